@@ -1,0 +1,73 @@
+# The two commands a user needs: `make demo` (whole job on the lab) and `make test` (everything CI runs).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+LAB := lab/bin/lab
+INVENTORY ?= inventories/lab
+export DOCKER_HOST ?= unix:///run/edgelab/docker.sock
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv system-deps lab-up lab-down lab-status demo site teardown test lint unit lab-test e2e molecule bench clean
+
+help:
+	@echo "make demo | make test | make lab-up | make lab-down | make teardown | make bench | make lint"
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+venv: $(VENV)/.installed .collections/ansible_collections/edgeml/wavelength
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+# The repo root is the collection: expose it to Ansible by FQCN without building a tarball.
+.collections/ansible_collections/edgeml/wavelength:
+	mkdir -p .collections/ansible_collections/edgeml
+	ln -sfn ../../.. $@
+
+lab-up: system-deps venv
+	$(LAB) up
+
+lab-down:
+	$(LAB) down
+
+lab-status:
+	$(LAB) status
+
+site: venv
+	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml
+
+teardown: venv
+	$(BIN)/ansible-playbook -i $(INVENTORY) teardown.yml
+
+demo: lab-up site
+	@$(PY) scripts/show_endpoints.py
+
+lint: venv
+	$(BIN)/yamllint -s .
+	$(BIN)/ruff check .
+	$(BIN)/ansible-lint
+
+unit: venv
+	$(BIN)/pytest -q tests/unit tests/model tests/runtime
+
+lab-test: lab-up
+	$(BIN)/pytest -q tests/lab tests/roles
+
+molecule: lab-up
+	cd . && $(BIN)/molecule test -s default
+
+test: system-deps venv lint unit lab-test molecule
+
+bench: lab-up
+	$(PY) bench/runtime_bench.py
+	$(PY) bench/lab_startup.py
+	$(PY) bench/converge_bench.py
+
+clean: lab-down
+	rm -rf .lab .collections

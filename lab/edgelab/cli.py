@@ -1,0 +1,109 @@
+"""`lab up|down|status|logs|env`: the lab's command line (wrapped by lab/bin/lab)."""
+
+import argparse
+import sys
+import time
+
+from edgelab import config, services
+from edgelab.dockerctl import containers, docker
+
+ENV = {
+    "AWS_ENDPOINT_URL": config.AWS_URL,
+    **config.CREDENTIALS,
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE": str(config.CATALOG_DIR),
+    "AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE": str(config.CATALOG_DIR),
+    "AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE": config.JUMPSTART_CONTENT_BUCKET,
+    "K8S_AUTH_HOST": config.KUBE_URL,
+    "EDGELAB_DOCKER_HOST": config.DOCKER_HOST,
+}
+
+
+def print_env() -> None:
+    for key, value in ENV.items():
+        print(f"export {key}={value}")
+
+
+def up(args) -> int:
+    from edgelab import catalog, images
+
+    start = time.monotonic()
+    for svc in services.SERVICES:
+        if svc.name == "agent":  # the agent needs the node image
+            images.build_node_image(log=lambda m: print(f"  {m}", flush=True))
+        t = time.monotonic()
+        status = svc.start()
+        print(f"{svc.name:16} {status} ({time.monotonic() - t:.1f}s)", flush=True)
+        if svc.name == "dockerd" and status == "started":
+            (services.RUN / "dockerd.owned").touch()
+    if not args.no_seed:
+        t = time.monotonic()
+        print(f"{'catalog':16} {catalog.seed(log=lambda m: print(f'  {m}', flush=True))} "
+              f"({time.monotonic() - t:.1f}s)", flush=True)
+    print(f"lab up in {time.monotonic() - start:.1f}s; environment for clients:")
+    print_env()
+    return 0
+
+
+def remove_lab_containers() -> int:
+    if not services.docker_ok():
+        return 0
+    names = containers("edgelab.role")
+    if names:
+        docker("rm", "-f", *names, timeout=120)
+    return len(names)
+
+
+def down(args) -> int:
+    agent, dockerd = services.by_name("agent"), services.by_name("dockerd")
+    agent.stop()  # first, so that it does not recreate containers
+    print(f"removed {remove_lab_containers()} node/pod containers")
+    for svc in reversed(services.SERVICES):
+        if svc is dockerd and not (services.RUN / "dockerd.owned").exists():
+            continue  # an external dockerd (not started by the lab) stays
+        if svc.stop():
+            print(f"{svc.name:16} stopped")
+    (services.RUN / "dockerd.owned").unlink(missing_ok=True)
+    services.AGENT_HEARTBEAT.unlink(missing_ok=True)
+    return 0
+
+
+def status(args) -> int:
+    ok = True
+    for svc in services.SERVICES:
+        healthy = svc.healthy()
+        ok &= healthy
+        pid = svc.pid()
+        print(f"{svc.name:16} {'healthy' if healthy else 'DOWN':8} {f'pid {pid}' if pid else 'external' if healthy else ''}")
+    return 0 if ok else 1
+
+
+def logs(args) -> int:
+    names = [args.service] if args.service else [s.name for s in services.SERVICES]
+    for name in names:
+        path = services.by_name(name).logfile
+        lines = path.read_text(errors="replace").splitlines()[-args.lines:] if path.exists() else []
+        print(f"==> {path} <==", *lines, sep="\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lab", description="The offline edge lab (emulated AWS Wavelength + EKS).")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="start every service (idempotent) and seed the JumpStart catalog")
+    p_up.add_argument("--no-seed", action="store_true", help="skip the catalog seeding")
+    p_up.set_defaults(func=up)
+    sub.add_parser("down", help="stop everything, remove node and pod containers").set_defaults(func=down)
+    sub.add_parser("status", help="each service and its health (exit 1 if one is down)").set_defaults(func=status)
+    p_logs = sub.add_parser("logs", help="tail the service logs")
+    p_logs.add_argument("service", nargs="?", choices=[s.name for s in services.SERVICES])
+    p_logs.add_argument("-n", "--lines", type=int, default=40)
+    p_logs.set_defaults(func=logs)
+    sub.add_parser("env", help="print the environment a client needs").set_defaults(func=lambda a: print_env() or 0)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

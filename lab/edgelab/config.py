@@ -1,0 +1,28 @@
+"""Lab addresses and paths, in one place. Every value can be overridden by an environment variable."""
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STATE_DIR = Path(os.environ.get("EDGELAB_STATE_DIR", REPO / ".lab"))
+
+AWS_HOST = os.environ.get("EDGELAB_AWS_HOST", "127.0.0.1")
+AWS_PORT = int(os.environ.get("EDGELAB_AWS_PORT", "4566"))
+AWS_URL = f"http://{AWS_HOST}:{AWS_PORT}"
+ACCOUNT_ID = "123456789012"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+SOURCE_REGISTRY = os.environ.get("EDGELAB_SOURCE_REGISTRY", "127.0.0.1:5001")
+ECR_REGISTRY = os.environ.get("EDGELAB_ECR_REGISTRY", "127.0.0.1:5002")
+
+KUBE_HOST = os.environ.get("EDGELAB_KUBE_HOST", "127.0.0.1")
+KUBE_PORT = int(os.environ.get("EDGELAB_KUBE_PORT", "6443"))
+KUBE_URL = f"http://{KUBE_HOST}:{KUBE_PORT}"
+
+CARRIER_IP_PREFIX = "127.0.1."  # carrier IPs are loopback aliases 127.0.1.N
+
+DOCKER_HOST = os.environ.get("EDGELAB_DOCKER_HOST", "unix:///run/edgelab/docker.sock")
+DOCKER_DATA_ROOT = Path(os.environ.get("EDGELAB_DOCKER_DATA_ROOT", "/var/lib/edgelab/docker"))
+
+JUMPSTART_CONTENT_BUCKET = "edgelab-jumpstart-content"
+CATALOG_DIR = REPO / "lab" / "catalog"
