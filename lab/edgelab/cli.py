@@ -75,7 +75,8 @@ def status(args) -> int:
         healthy = svc.healthy()
         ok &= healthy
         pid = svc.pid()
-        print(f"{svc.name:16} {'healthy' if healthy else 'DOWN':8} {f'pid {pid}' if pid else 'external' if healthy else ''}")
+        owner = f"pid {pid}" if pid else "external" if healthy else ""
+        print(f"{svc.name:16} {'healthy' if healthy else 'DOWN':8} {owner}")
     return 0 if ok else 1
 
 

@@ -26,3 +26,5 @@ DOCKER_DATA_ROOT = Path(os.environ.get("EDGELAB_DOCKER_DATA_ROOT", "/var/lib/edg
 
 JUMPSTART_CONTENT_BUCKET = "edgelab-jumpstart-content"
 CATALOG_DIR = REPO / "lab" / "catalog"
+REGIONS = os.environ.get("EDGELAB_REGIONS", "us-east-1,us-west-2").split(",")  # regions the node agent watches
+NODES_DIR = STATE_DIR / "nodes"  # node disks: .lab/nodes/<instance-id>/{var-lib-edgeml,etc-edgeml}

@@ -6,9 +6,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from edgelab import config, registry
 
@@ -19,8 +19,9 @@ AGENT_HEARTBEAT = RUN / "agent.heartbeat"
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
+    assert url.startswith("http://")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (http only, asserted)
             return resp.status < 400
     except Exception:
         return False
@@ -52,7 +53,7 @@ def aws_command() -> list[str]:
 
 
 def aws_ok() -> bool:
-    return http_ok(f"{config.AWS_URL}/_lab/health") or http_ok(f"{config.AWS_URL}/moto-api/data.json")
+    return http_ok(f"{config.AWS_URL}/_lab/health", 3) or http_ok(f"{config.AWS_URL}/", 3)  # / = S3 ListBuckets
 
 
 @dataclass

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: edgeml team
 # Apache License 2.0 (see LICENSE)
 """Helpers shared by the edgeml.wavelength AWS modules (zone discovery, waiting)."""

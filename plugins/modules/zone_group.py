@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: edgeml team
 # Apache License 2.0 (see LICENSE)
 
@@ -78,9 +77,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import describe_all_zones
-from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import wait_until
+from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import describe_all_zones, wait_until
 
 
 def group_status(zones, group):

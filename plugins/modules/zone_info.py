@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: edgeml team
 # Apache License 2.0 (see LICENSE)
 
@@ -31,7 +30,8 @@ options:
     default: []
   instance_types:
     description:
-      - Instance types to look up. Each returned zone gets C(offered_instance_types), the subset offered there.
+      - Instance types to look up, shell-style wildcards allowed (V(*) lists every type offered).
+        Each returned zone gets C(offered_instance_types), the matching types offered there.
     type: list
     elements: str
     default: []
@@ -71,7 +71,7 @@ zones:
     region_name: {description: Region., type: str}
     state: {description: Zone state., type: str}
     offered_instance_types:
-      description: The subset of O(instance_types) offered in the zone.
+      description: The types matching O(instance_types) offered in the zone, sorted.
       returned: when O(instance_types) is given
       type: list
       elements: str
@@ -82,6 +82,8 @@ missing:
   elements: str
 """
 
+import fnmatch
+
 try:
     import botocore
 except ImportError:
@@ -89,18 +91,19 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
 from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import describe_all_zones
 
 
-def offered_types(client, zone_names, instance_types):
-    """{zone name: sorted offered subset of instance_types}."""
+def offered_types(client, zone_names, patterns):
+    """{zone name: sorted offered types matching the patterns}. Matching is done here, not with an
+    instance-type filter, so wildcards behave the same everywhere and '*' can list all offerings."""
     offered = {name: set() for name in zone_names}
     paginator = client.get_paginator("describe_instance_type_offerings")
-    filters = [{"Name": "location", "Values": list(zone_names)}, {"Name": "instance-type", "Values": instance_types}]
-    pages = paginator.paginate(LocationType="availability-zone", Filters=filters)
+    pages = paginator.paginate(LocationType="availability-zone",
+                               Filters=[{"Name": "location", "Values": list(zone_names)}])
     for offering in pages.build_full_result()["InstanceTypeOfferings"]:
-        offered.setdefault(offering["Location"], set()).add(offering["InstanceType"])
+        if any(fnmatch.fnmatchcase(offering["InstanceType"], p) for p in patterns):
+            offered.setdefault(offering["Location"], set()).add(offering["InstanceType"])
     return {zone: sorted(types) for zone, types in offered.items()}
 
 

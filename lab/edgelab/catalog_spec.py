@@ -1,4 +1,4 @@
-"""Regenerate the lab JumpStart catalog JSON (SDK format) in this directory: `python lab/catalog/generate.py`.
+"""The lab JumpStart catalog (SDK format) in lab/catalog/; regenerate with `python -m edgelab.catalog_spec`.
 
 The JSON files are committed; this script only keeps them consistent. Model 1.0.0 is prepacked
 (hosting_use_script_uri false); 0.9.0 is the classic script-bundle shape (sourcedir.tar.gz + model.tar.gz)
@@ -6,9 +6,9 @@ so that consumers exercise the repack path.
 """
 
 import json
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from edgelab.config import CATALOG_DIR as HERE
+
 MODEL_ID = "edgeml-tc-minilm-l6-sentiment-int8"
 IMAGE = "127.0.0.1:5001/edgeml/sentiment-runtime:1.0.0"
 REGIONS = ["us-east-1", "us-west-2"]

@@ -1,0 +1,277 @@
+"""EKS: CREATING -> ACTIVE / DELETING -> gone with delays, the lab Kubernetes API as endpoint, access config
+and endpoint access settings, UpdateClusterConfig, nodegroup updateConfig, and access entries (served here,
+moto has none)."""
+
+import base64
+import json
+import time
+import uuid
+from urllib.parse import unquote
+
+from moto.core.responses import ActionResult
+from moto.eks.exceptions import InvalidParameterException, ResourceInUseException, ResourceNotFoundException
+from moto.eks.models import Cluster, EKSBackend, Nodegroup, eks_backends
+from moto.eks.responses import EKSResponse
+
+from edgelab import config
+
+from .state import LAB, now
+
+# A syntactically valid PEM; the lab API is plain http, so nothing verifies it.
+FAKE_CA = base64.b64encode(
+    b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(b"edgelab fake cluster CA " * 12)
+    + b"-----END CERTIFICATE-----\n").decode()
+DEFAULT_VERSION = "1.33"
+ACCESS_POLICIES = ["AmazonEKSAdminPolicy", "AmazonEKSClusterAdminPolicy", "AmazonEKSEditPolicy",
+                   "AmazonEKSViewPolicy", "AmazonEKSAdminViewPolicy"]
+POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/"
+
+
+# -- cluster lifecycle -----------------------------------------------------------------------------
+def _get_status(self) -> str:
+    status = self.__dict__.get("_status", "ACTIVE")
+    if status == "CREATING" and now() >= self._ready_at:
+        status = self._status = "ACTIVE"
+    return status
+
+
+def _set_status(self, value: str) -> None:
+    if "_status" not in self.__dict__ and value == "ACTIVE":
+        value, self._ready_at = "CREATING", LAB.deadline("eks_create")
+    self._status = value
+
+
+_cluster_init = Cluster.__init__
+
+
+def cluster_init(self, *args, **kwargs) -> None:
+    _cluster_init(self, *args, **kwargs)
+    self.endpoint = LAB.kube_url
+    self.certificate_authority = {"data": FAKE_CA}
+    self.version = kwargs.get("version") or DEFAULT_VERSION
+    self.resources_vpc_config = _vpc_config(self, kwargs.get("resources_vpc_config") or {}, {})
+    self.access_config = {"authenticationMode": "API_AND_CONFIG_MAP"}
+
+
+def _vpc_config(cluster, given: dict, current: dict) -> dict:
+    cfg = {"endpointPublicAccess": True, "endpointPrivateAccess": False, "publicAccessCidrs": ["0.0.0.0/0"],
+           "subnetIds": [], "securityGroupIds": []}
+    cfg.update(current)
+    cfg.update({k: v for k, v in given.items() if v is not None})
+    if not cfg["endpointPublicAccess"] and not cfg["endpointPrivateAccess"]:
+        raise InvalidParameterException(
+            clusterName=cluster.name, message="Cluster must have either private or public endpoint access or both")
+    cfg.setdefault("clusterSecurityGroupId", f"sg-{uuid.uuid4().hex[:17]}")
+    if cfg["subnetIds"] and "vpcId" not in cfg:
+        from moto.ec2.models import ec2_backends
+        ec2 = ec2_backends[config.ACCOUNT_ID][cluster.arn.split(":")[3]]
+        cfg["vpcId"] = ec2.get_subnet(cfg["subnetIds"][0]).vpc_id
+    return cfg
+
+
+_create_cluster = EKSBackend.create_cluster
+_delete_cluster = EKSBackend.delete_cluster
+_describe_cluster = EKSBackend.describe_cluster
+
+
+def _deleting(backend, name: str):
+    key = (backend.account_id, backend.region_name, name)
+    with LAB.lock:
+        cluster, deadline = LAB.deleting_clusters.get(key, (None, 0))
+        if cluster and now() >= deadline:
+            del LAB.deleting_clusters[key]
+            return None
+        return cluster
+
+
+def create_cluster(self, name, *args, **kwargs):
+    if _deleting(self, name):
+        raise ResourceInUseException(clusterName=name, nodegroupName=None, addonName=None,
+                                     message=f"Cluster already exists with name: {name}")
+    return _create_cluster(self, name, *args, **kwargs)
+
+
+def delete_cluster(self, name):
+    cluster = _delete_cluster(self, name)
+    cluster._status = "DELETING"
+    with LAB.lock:
+        LAB.deleting_clusters[(self.account_id, self.region_name, name)] = (cluster, LAB.deadline("eks_delete"))
+        LAB.access_entries.pop((self.account_id, self.region_name, name), None)
+    return cluster
+
+
+def describe_cluster(self, name):
+    try:
+        return _describe_cluster(self, name)
+    except ResourceNotFoundException:
+        cluster = _deleting(self, name)
+        if cluster is None:
+            raise
+        return cluster
+
+
+_resp_create_cluster = EKSResponse.create_cluster
+
+
+def resp_create_cluster(self) -> ActionResult:
+    result = _resp_create_cluster(self)
+    cluster = self.eks_backend.clusters[self._get_param("name")]
+    access = self._get_param("accessConfig") or {}
+    cluster.access_config = {"authenticationMode": access.get("authenticationMode", "API_AND_CONFIG_MAP")}
+    if access.get("bootstrapClusterCreatorAdminPermissions", True) and \
+            cluster.access_config["authenticationMode"] != "CONFIG_MAP":
+        # AWS grants the creator cluster admin through an access entry.
+        creator = f"arn:aws:iam::{self.current_account}:root"
+        entry = _new_entry(cluster, creator, {"type": "STANDARD"})
+        entry["_policies"][POLICY_ARN + "AmazonEKSClusterAdminPolicy"] = _assoc(
+            POLICY_ARN + "AmazonEKSClusterAdminPolicy", {"type": "cluster"})
+        _entries(self.current_account, self.region, cluster.name)[creator] = entry
+    return result
+
+
+def resp_update_cluster_config(self) -> ActionResult:
+    name = self._get_param("name")
+    cluster = self.eks_backend.describe_cluster(name)
+    if cluster.status != "ACTIVE":
+        raise ResourceInUseException(clusterName=name, nodegroupName=None, addonName=None,
+                                     message=f"Cluster is in {cluster.status} state, cannot update.")
+    params, kind = [], "ConfigUpdate"
+    if (vpc := self._get_param("resourcesVpcConfig")) is not None:
+        cluster.resources_vpc_config = _vpc_config(cluster, vpc, cluster.resources_vpc_config)
+        params += [{"type": k[0].upper() + k[1:], "value": json.dumps(v)} for k, v in vpc.items()]
+        kind = "EndpointAccessUpdate"
+    if (access := self._get_param("accessConfig")) is not None:
+        cluster.access_config.update({k: v for k, v in access.items() if k == "authenticationMode"})
+        params.append({"type": "AuthenticationMode", "value": access.get("authenticationMode", "")})
+        kind = "AccessConfigUpdate"
+    if (logging := self._get_param("logging")) is not None:
+        cluster.logging, kind = logging, "LoggingUpdate"
+        params.append({"type": "ClusterLogging", "value": json.dumps(logging)})
+    update = {"id": str(uuid.uuid4()), "status": "Successful", "type": kind, "params": params,
+              "createdAt": time.time(), "errors": []}
+    return ActionResult({"update": update})
+
+
+_nodegroup_init = Nodegroup.__init__
+
+
+def nodegroup_init(self, *args, **kwargs) -> None:
+    _nodegroup_init(self, *args, **kwargs)
+    self.update_config = self.update_config or {"maxUnavailable": 1}
+
+
+# -- access entries (REST-JSON, served from the WSGI layer) -----------------------------------------
+def _entries(account: str, region: str, cluster: str) -> dict:
+    return LAB.access_entries.setdefault((account, region, cluster), {})
+
+
+def _assoc(policy_arn: str, scope: dict) -> dict:
+    scope = {"type": scope.get("type", "cluster"), "namespaces": scope.get("namespaces", [])}
+    return {"policyArn": policy_arn, "accessScope": scope, "associatedAt": time.time(), "modifiedAt": time.time()}
+
+
+def _new_entry(cluster, principal: str, body: dict) -> dict:
+    kind = body.get("type", "STANDARD")
+    username = body.get("username") or (
+        "system:node:{{EC2PrivateDNSName}}" if kind == "EC2_LINUX" else principal)
+    return {"clusterName": cluster.name, "principalArn": principal, "type": kind, "username": username,
+            "kubernetesGroups": body.get("kubernetesGroups", []), "tags": body.get("tags", {}),
+            "accessEntryArn": f"{cluster.arn.replace(':cluster/', ':access-entry/')}/{uuid.uuid4()}",
+            "createdAt": time.time(), "modifiedAt": time.time(), "_policies": {}}
+
+
+def _public(entry: dict) -> dict:
+    return {k: v for k, v in entry.items() if not k.startswith("_")}
+
+
+class _Error(Exception):
+    def __init__(self, status: int, kind: str, message: str):
+        self.status, self.kind, self.message = status, kind, message
+
+
+def handle_access_entries(environ: dict, region: str):
+    """Serve the access-entry API; returns (status, headers, body) or None if the path is not one of it."""
+    raw = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ["PATH_INFO"]).split("?")[0]
+    parts = [unquote(p) for p in raw.strip("/").split("/")]
+    method = environ["REQUEST_METHOD"]
+    if parts == ["access-policies"]:
+        policies = [{"name": n, "arn": POLICY_ARN + n} for n in ACCESS_POLICIES]
+        return _json(200, {"accessPolicies": policies})
+    if len(parts) < 3 or parts[0] != "clusters" or parts[2] != "access-entries":
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        return _json(200, _access_entries(method, parts[1], parts[3:], body, region))
+    except _Error as e:
+        return e.status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", e.kind)], \
+            json.dumps({"message": e.message}).encode()
+
+
+def _json(status: int, data: dict):
+    return status, [("Content-Type", "application/json")], json.dumps(data).encode()
+
+
+def _access_entries(method: str, cluster_name: str, rest: list, body: dict, region: str) -> dict:
+    account = config.ACCOUNT_ID
+    backend = eks_backends[account][region]
+    cluster = backend.clusters.get(cluster_name)
+    if cluster is None:
+        raise _Error(404, "ResourceNotFoundException", f"No cluster found for name: {cluster_name}.")
+    if cluster.access_config.get("authenticationMode") == "CONFIG_MAP":
+        raise _Error(400, "InvalidRequestException", "The cluster's authentication mode must be set to one of "
+                     "[API, API_AND_CONFIG_MAP] to perform this operation.")
+    with LAB.lock:
+        entries = _entries(account, region, cluster_name)
+        if not rest:
+            if method == "GET":
+                return {"accessEntries": sorted(entries)}
+            principal = body.get("principalArn", "")
+            if principal in entries:
+                raise _Error(409, "ResourceInUseException",
+                             "The specified access entry resource is already in use on this cluster.")
+            if body.get("type", "STANDARD") not in ("STANDARD", "EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX"):
+                raise _Error(400, "InvalidParameterException", f"The type {body.get('type')} is not valid.")
+            entries[principal] = _new_entry(cluster, principal, body)
+            return {"accessEntry": _public(entries[principal])}
+        principal = rest[0]
+        if principal not in entries:
+            raise _Error(404, "ResourceNotFoundException", "The specified principalArn could not be found. "
+                         "You can view your available access entries with 'list-access-entries'.")
+        entry = entries[principal]
+        if len(rest) == 1:
+            if method == "DELETE":
+                del entries[principal]
+                return {}
+            if method == "POST":  # UpdateAccessEntry
+                entry.update({k: body[k] for k in ("kubernetesGroups", "username") if k in body},
+                             modifiedAt=time.time())
+            return {"accessEntry": _public(entry)}
+        policies = entry["_policies"]
+        if len(rest) == 2:
+            if method == "POST":
+                arn = body.get("policyArn", "")
+                if not arn.startswith(POLICY_ARN) or arn[len(POLICY_ARN):] not in ACCESS_POLICIES:
+                    raise _Error(404, "ResourceNotFoundException", f"The specified policy {arn} was not found.")
+                policies[arn] = _assoc(arn, body.get("accessScope", {}))
+                return {"clusterName": cluster_name, "principalArn": principal,
+                        "associatedAccessPolicy": policies[arn]}
+            return {"clusterName": cluster_name, "principalArn": principal,
+                    "associatedAccessPolicies": list(policies.values())}
+        arn = "/".join(rest[2:])
+        if arn not in policies:
+            raise _Error(404, "ResourceNotFoundException", f"The specified policy {arn} is not associated.")
+        del policies[arn]
+        return {}
+
+
+def install() -> None:
+    Cluster.status = property(_get_status, _set_status)
+    Cluster.is_active = property(lambda self: self.status == "ACTIVE")
+    Cluster.__init__ = cluster_init
+    Nodegroup.__init__ = nodegroup_init
+    EKSBackend.create_cluster = create_cluster
+    EKSBackend.delete_cluster = delete_cluster
+    EKSBackend.describe_cluster = describe_cluster
+    EKSResponse.create_cluster = resp_create_cluster
+    EKSResponse.update_cluster_config = resp_update_cluster_config

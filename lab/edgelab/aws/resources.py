@@ -1,0 +1,55 @@
+"""What exists, per service, for GET /_lab/resources (tests assert teardown left nothing).
+
+Lab-seeded things (default VPC/subnets, AWS managed policies, the JumpStart content bucket, EKS AMIs) are
+not listed."""
+
+from moto.autoscaling.models import autoscaling_backends
+from moto.ec2.models import ec2_backends
+from moto.ecr.models import ecr_backends
+from moto.eks.models import eks_backends
+from moto.iam.models import iam_backends
+from moto.s3.models import s3_backends
+
+from edgelab import config
+
+from .state import LAB
+
+
+def _regions(backend_dict) -> list:
+    account = dict.get(backend_dict, config.ACCOUNT_ID)
+    return sorted(dict.items(account)) if account else []
+
+
+def summary() -> dict:
+    out: dict = {k: {} for k in ("vpcs", "subnets", "carrier_gateways", "internet_gateways", "launch_templates",
+                                 "instances_running", "autoscaling_groups", "eks_clusters", "ecr_repositories")}
+    for region, ec2 in _regions(ec2_backends):
+        out["vpcs"][region] = sorted(v.id for v in ec2.vpcs.values() if not v.is_default)
+        default_vpcs = {v.id for v in ec2.vpcs.values() if v.is_default}
+        out["subnets"][region] = sorted(s.id for zone in ec2.subnets.values() for s in zone.values()
+                                        if s.vpc_id not in default_vpcs)
+        out["carrier_gateways"][region] = sorted(ec2.carrier_gateways)
+        out["internet_gateways"][region] = sorted(ec2.internet_gateways)
+        out["launch_templates"][region] = sorted(t.name for t in ec2.launch_templates.values())
+        out["instances_running"][region] = sorted(i.id for i in ec2.all_instances()
+                                                  if i.state not in ("terminated", "shutting-down"))
+    for region, asg in _regions(autoscaling_backends):
+        out["autoscaling_groups"][region] = sorted(asg.autoscaling_groups)
+    for region, eks in _regions(eks_backends):
+        deleting = [k[2] for k in LAB.deleting_clusters if k[1] == region]
+        out["eks_clusters"][region] = sorted(set(eks.clusters) | set(deleting))
+    for region, ecr in _regions(ecr_backends):
+        out["ecr_repositories"][region] = sorted(ecr.repositories)
+    iam = dict(_regions(iam_backends)).get("aws")
+    out["iam_roles"] = sorted(r.name for r in iam.roles.values()) if iam else []
+    out["iam_instance_profiles"] = sorted(iam.instance_profiles) if iam else []
+    out["iam_policies"] = sorted(p.name for p in iam.managed_policies.values()
+                                 if ":aws:policy/" not in p.arn) if iam else []
+    s3 = dict(_regions(s3_backends)).get("aws")
+    out["s3_buckets"] = sorted(b for b in (s3.buckets if s3 else {}) if b != config.JUMPSTART_CONTENT_BUCKET)
+    # Drop empty regions so that "nothing left" is simply {} / [].
+    return {k: ({r: ids for r, ids in v.items() if ids} if isinstance(v, dict) else v) for k, v in out.items()}
+
+
+def is_empty(res: dict) -> bool:
+    return not any(res.values())

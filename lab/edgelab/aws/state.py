@@ -1,0 +1,89 @@
+"""Run-time settings (delays, faults, registry) and lab-only state shared by the patches.
+
+moto keeps its backends in module globals, so there is one lab per process: this module is that lab's state.
+"""
+
+import json
+import os
+import random
+import threading
+import time
+
+from edgelab import config
+
+DEFAULT_DELAYS = {"eks_create": 5.0, "eks_delete": 2.0, "asg_instance": 1.0, "optin": 1.0}
+DEFAULT_FAULTS = {"throttle_rate": 0.0, "error_rate": 0.0, "latency": 0.0, "seed": None}
+REGIONS = ("us-east-1", "us-west-2")  # regions the lab seeds (AMIs, SSM parameters)
+
+
+def _env_json(name: str) -> dict:
+    raw = os.environ.get(name, "")
+    return json.loads(raw) if raw else {}
+
+
+class LabState:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.defaults = {"delays": dict(DEFAULT_DELAYS), "faults": dict(DEFAULT_FAULTS)}
+        self.defaults["delays"].update(_env_json("EDGELAB_AWS_DELAYS"))
+        self.defaults["faults"].update(_env_json("EDGELAB_AWS_FAULTS"))
+        for key in ("throttle_rate", "error_rate"):
+            if os.environ.get(f"EDGELAB_AWS_{key.upper()}"):
+                self.defaults["faults"][key] = float(os.environ[f"EDGELAB_AWS_{key.upper()}"])
+        self.ecr_registry = config.ECR_REGISTRY
+        self.kube_url = config.KUBE_URL
+        self.reset_hooks: list = []  # called after every reset (moto's or the lab's) to re-seed
+        self.reset_config()
+        self.reset_data()
+
+    # -- configuration -------------------------------------------------------------------------
+    def reset_config(self) -> None:
+        with self.lock:
+            self.delays = dict(self.defaults["delays"])
+            self.faults = dict(self.defaults["faults"])
+            self.rng = random.Random(self.faults["seed"])  # noqa: S311 (fault dice, not crypto)
+
+    def update(self, cfg: dict) -> dict:
+        with self.lock:
+            unknown = set(cfg.get("delays", {})) - set(DEFAULT_DELAYS)
+            unknown |= set(cfg.get("faults", {})) - set(DEFAULT_FAULTS)
+            if unknown:
+                raise ValueError(f"unknown settings: {sorted(unknown)}")
+            self.delays.update({k: float(v) for k, v in cfg.get("delays", {}).items()})
+            self.faults.update(cfg.get("faults", {}))
+            if "seed" in cfg.get("faults", {}):
+                self.rng = random.Random(self.faults["seed"])  # noqa: S311 (fault dice, not crypto)
+            return self.snapshot()
+
+    def snapshot(self) -> dict:
+        return {"delays": dict(self.delays), "faults": dict(self.faults),
+                "ecr_registry": self.ecr_registry, "kube_url": self.kube_url}
+
+    def roll(self) -> float:
+        with self.lock:
+            return self.rng.random()
+
+    def deadline(self, delay_name: str) -> float:
+        """Monotonic time at which a transition that started now completes."""
+        return time.monotonic() + self.delays[delay_name]
+
+    # -- lab-only data (what moto has no model for) -------------------------------------------
+    def reset_data(self) -> None:
+        with self.lock:
+            self.optin: dict = {}  # (region, group) -> (status, deadline)
+            self.carrier_ips: dict = {}  # N -> eni id
+            self.deleting_clusters: dict = {}  # (account, region, name) -> (cluster, deadline)
+            self.access_entries: dict = {}  # (account, region, cluster) -> {principalArn: entry}
+            self.instance_refreshes: dict = {}  # (account, region, asg) -> [refresh dicts]
+
+    def after_reset(self) -> None:
+        self.reset_data()
+        for hook in self.reset_hooks:
+            hook()
+
+
+LAB = LabState()
+
+
+def now() -> float:
+    return time.monotonic()

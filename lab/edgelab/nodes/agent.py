@@ -1,0 +1,392 @@
+"""The node agent loop (~1 s): EC2 ASG instances -> node containers + Nodes; Deployments -> pod containers;
+Services NodePort -> carrier-IP listeners. Implements the "Node agent contract" of docs/design.md.
+
+All state is recoverable from docker labels, the node disks and the Kubernetes API, so the agent can restart.
+Run with `python -m edgelab.nodes.agent`.
+"""
+
+import calendar
+import json
+import logging
+import secrets
+import shutil
+import signal
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgelab import config
+from edgelab.awsclient import client
+from edgelab.dockerctl import docker
+from edgelab.images import NODE_IMAGE
+from edgelab.nodes import pods as podlib
+from edgelab.nodes import userdata
+from edgelab.nodes.kubeapi import Kube
+from edgelab.nodes.proxy import NodePortProxy
+
+log = logging.getLogger("edgelab.agent")
+HEARTBEAT = config.STATE_DIR / "run" / "agent.heartbeat"
+INSTANCE_LABEL = "edgelab.lab/instance-id"  # on Nodes and Pods the agent manages
+CLOUD_DIR = "/var/lib/cloud/instance"  # where cloud-init keeps the user-data parts on a real instance
+RESTART_BACKOFF = 5.0
+
+
+@dataclass
+class Instance:
+    id: str
+    region: str
+    zone: str
+    type: str
+    private_dns: str
+    private_ip: str
+    carrier_ip: str | None
+    launch_template: dict | None  # {LaunchTemplateId|LaunchTemplateName, Version}
+
+
+def node_container(instance_id: str) -> str:
+    return f"edgelab-node-{instance_id}"
+
+
+def node_dir(instance_id: str) -> Path:
+    return config.NODES_DIR / instance_id
+
+
+def inspect_role(role: str) -> list[dict]:
+    ids = docker("ps", "-aq", "--filter", f"label=edgelab.role={role}").split()
+    return json.loads(docker("inspect", *ids)) if ids else []
+
+
+def started_at(info: dict) -> float:
+    return calendar.timegm(time.strptime(info["State"]["StartedAt"][:19], "%Y-%m-%dT%H:%M:%S"))
+
+
+class Agent:
+    def __init__(self):
+        self.kube = Kube()
+        self.ec2 = {r: client("ec2", r) for r in config.REGIONS}
+        self.autoscaling = {r: client("autoscaling", r) for r in config.REGIONS}
+        self.proxy = NodePortProxy()
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="work")
+        self.busy: dict[str, Future] = {}  # node boots and pod starts in flight, by container name
+        self.starting: dict[str, podlib.Pod] = {}  # pods whose container is being pulled/created
+        self.restarts: dict[str, tuple[int, float]] = {}  # pod container -> (count, last restart time)
+        self.written: dict[tuple, str] = {}  # last object/status written to Kubernetes, to skip no-op patches
+
+    # ---- EC2 ----
+    def instances(self) -> dict[str, Instance]:
+        """InService instances of every ASG, in every lab region."""
+        found: dict[str, Instance] = {}
+        for region in config.REGIONS:
+            templates, ids = {}, []
+            pages = self.autoscaling[region].get_paginator("describe_auto_scaling_groups").paginate()
+            for group in (g for page in pages for g in page["AutoScalingGroups"]):
+                mixed = (group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
+                default = group.get("LaunchTemplate") or mixed.get("LaunchTemplateSpecification")
+                for inst in group.get("Instances", []):
+                    if inst.get("LifecycleState") == "InService":
+                        ids.append(inst["InstanceId"])
+                        templates[inst["InstanceId"]] = inst.get("LaunchTemplate") or default
+            if not ids:
+                continue
+            reservations = self.ec2[region].describe_instances(InstanceIds=ids)["Reservations"]
+            for inst in (i for r in reservations for i in r["Instances"]):
+                if inst["State"]["Name"] != "running":
+                    continue
+                eni = (inst.get("NetworkInterfaces") or [{}])[0]
+                found[inst["InstanceId"]] = Instance(
+                    id=inst["InstanceId"], region=region, zone=inst["Placement"]["AvailabilityZone"],
+                    type=inst["InstanceType"], private_dns=inst.get("PrivateDnsName") or inst["InstanceId"],
+                    private_ip=inst.get("PrivateIpAddress", ""),
+                    carrier_ip=(eni.get("Association") or {}).get("CarrierIp"),
+                    launch_template=templates.get(inst["InstanceId"]))
+        return found
+
+    def user_data(self, inst: Instance) -> str:
+        ec2, lt = self.ec2[inst.region], inst.launch_template
+        if lt:
+            ref = {k: lt[k] for k in ("LaunchTemplateId", "LaunchTemplateName") if lt.get(k)}
+            versions = ec2.describe_launch_template_versions(**ref, Versions=[str(lt.get("Version") or "$Default")])
+            data = versions["LaunchTemplateVersions"][0]["LaunchTemplateData"].get("UserData")
+            if data:
+                return data
+        attr = ec2.describe_instance_attribute(InstanceId=inst.id, Attribute="userData")
+        return (attr.get("UserData") or {}).get("Value", "")
+
+    # ---- nodes ----
+    def boot(self, inst: Instance) -> None:
+        """Start the node container and run the user data's shell parts; record the outcome in boot.json."""
+        disk, name = node_dir(inst.id), node_container(inst.id)
+        for sub in ("var-lib-edgeml", "etc-edgeml", "cloud/scripts"):
+            (disk / sub).mkdir(parents=True, exist_ok=True)
+        (disk / "boot.json").unlink(missing_ok=True)
+        docker("rm", "-f", name, check=False)
+        creds = {**config.CREDENTIALS, "AWS_ENDPOINT_URL": config.AWS_URL, "AWS_DEFAULT_REGION": inst.region,
+                 "AWS_REGION": inst.region, "AWS_EC2_METADATA_DISABLED": "true"}
+        docker("run", "-d", "--name", name, "--network", "host", "--hostname", inst.private_dns,
+               "--label", "edgelab.role=node", "--label", f"edgelab.instance={inst.id}",
+               *(arg for k, v in creds.items() for arg in ("-e", f"{k}={v}")),
+               "-v", f"{disk / 'var-lib-edgeml'}:/var/lib/edgeml", "-v", f"{disk / 'etc-edgeml'}:/etc/edgeml",
+               "-v", f"{disk / 'cloud'}:{CLOUD_DIR}", NODE_IMAGE, "sleep", "infinity")
+        parsed = userdata.parse(self.user_data(inst))
+        result = {"ok": True, "labels": parsed.labels, "taints": parsed.taints, "reason": "", "message": ""}
+        logfile = disk / "user-data.log"
+        with open(logfile, "wb") as out:
+            if parsed.errors:
+                result.update(ok=False, reason="NodeConfigInvalid", message="; ".join(parsed.errors))
+            for i, script in enumerate(parsed.shell_parts if result["ok"] else []):
+                part = f"part-{i + 1:03d}"
+                (disk / "cloud/scripts" / part).write_text(script)
+                out.write(f"=== {part}\n".encode())
+                out.flush()
+                rc = subprocess_rc(["docker", "exec", name, "bash", f"{CLOUD_DIR}/scripts/{part}"], out)
+                if rc != 0:
+                    tail = logfile.read_text(errors="replace")[-1000:]
+                    result.update(ok=False, reason="UserDataFailed", message=f"{part} exited {rc}: {tail}")
+                    break
+        (disk / "boot.json").write_text(json.dumps(result))
+        log.info("node %s booted: %s", inst.id, result["reason"] or "ok")
+
+    def reconcile_nodes(self, instances: dict[str, Instance]) -> dict[str, dict]:
+        """Returns the Node objects of the lab, by instance id (only nodes whose boot finished)."""
+        containers = {c["Config"]["Labels"]["edgelab.instance"]: c for c in inspect_role("node")}
+        for instance_id, info in containers.items():  # terminated instances: container, pods and disk go away
+            if instance_id not in instances and node_container(instance_id) not in self.busy:
+                docker("rm", "-f", info["Name"].lstrip("/"), check=False)
+                shutil.rmtree(node_dir(instance_id), ignore_errors=True)
+                log.info("node %s terminated", instance_id)
+        nodes: dict[str, dict] = {}
+        for inst in instances.values():
+            name = node_container(inst.id)
+            boot_file = node_dir(inst.id) / "boot.json"
+            if name in self.busy:
+                continue
+            if inst.id not in containers or not boot_file.exists():
+                self.submit(name, self.boot, inst)
+                continue
+            result = json.loads(boot_file.read_text())
+            if not containers[inst.id]["State"]["Running"]:
+                result.update(ok=False, reason="KubeletNotRunning", message="node container stopped")
+            nodes[inst.id] = self.node_object(inst, result)
+        current = {n["metadata"]["name"]: n for n in self.kube.list("Node")
+                   if INSTANCE_LABEL in n["metadata"].get("labels", {})}
+        wanted = {n["metadata"]["name"] for n in nodes.values()}
+        for name in set(current) - wanted:
+            self.kube.delete("Node", None, name)
+            self.written.pop(("Node", None, name), None)
+        for node in nodes.values():
+            self.write(node, current.get(node["metadata"]["name"]))
+        return nodes
+
+    def node_object(self, inst: Instance, boot: dict) -> dict:
+        labels = {**boot["labels"], "topology.kubernetes.io/zone": inst.zone,
+                  "topology.kubernetes.io/region": inst.region, "node.kubernetes.io/instance-type": inst.type,
+                  "kubernetes.io/hostname": inst.private_dns, "kubernetes.io/os": "linux",
+                  "kubernetes.io/arch": "amd64", INSTANCE_LABEL: inst.id}
+        addresses = [{"type": "InternalIP", "address": inst.private_ip},
+                     {"type": "Hostname", "address": inst.private_dns}]
+        if inst.carrier_ip:
+            addresses.append({"type": "ExternalIP", "address": inst.carrier_ip})
+        ready = {"type": "Ready", "status": "True" if boot["ok"] else "False",
+                 "reason": "KubeletReady" if boot["ok"] else boot["reason"],
+                 "message": "kubelet is posting ready status" if boot["ok"] else boot["message"]}
+        return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": inst.private_dns, "labels": labels},
+                "spec": {"providerID": f"aws:///{inst.zone}/{inst.id}", "taints": boot["taints"]},
+                "status": {"conditions": [ready], "addresses": addresses,
+                           "nodeInfo": {"kubeletVersion": "v1.33.0-edgelab", "operatingSystem": "linux",
+                                        "architecture": "amd64", "containerRuntimeVersion": "docker://lab"}}}
+
+    # ---- pods and Deployments ----
+    def current_pods(self) -> list[podlib.Pod]:
+        result = []
+        for info in inspect_role("pod"):
+            labels = info["Config"]["Labels"]
+            namespace, deployment = labels["edgelab.deployment"].split("/", 1)
+            running = info["State"]["Running"]
+            result.append(podlib.Pod(
+                name=labels["edgelab.pod"], namespace=namespace, deployment=deployment,
+                template_hash=labels["edgelab.template"], instance_id=labels["edgelab.instance"],
+                port=int(labels["edgelab.port"]), labels=json.loads(labels["edgelab.labels"]), running=running,
+                started_at=started_at(info) if running else 0.0,
+                restarts=self.restarts.get(podlib.container_name(namespace, labels["edgelab.pod"]), (0, 0))[0]))
+        return result
+
+    def remove_pod(self, pod: podlib.Pod) -> None:
+        docker("rm", "-f", pod.container, check=False)
+        self.restarts.pop(pod.container, None)
+        log.info("pod %s/%s removed", pod.namespace, pod.name)
+
+    def start_pod(self, pod: podlib.Pod, spec: dict) -> None:
+        try:
+            podlib.run_pod(pod, spec, str(node_dir(pod.instance_id) / "var-lib-edgeml"))
+            log.info("pod %s/%s started on %s (port %d)", pod.namespace, pod.name, pod.instance_id, pod.port)
+        finally:
+            self.starting.pop(pod.container, None)
+
+    def reconcile_deployments(self, nodes: dict[str, dict], instances: dict[str, Instance]) -> list[podlib.Pod]:
+        ready_nodes = {i: n for i, n in nodes.items() if n["status"]["conditions"][0]["status"] == "True"}
+        all_pods = self.current_pods()
+        for pod in all_pods:  # crash loop: restart exited containers after a back-off
+            count, last = self.restarts.get(pod.container, (0, 0.0))
+            if not pod.running and time.time() - last > RESTART_BACKOFF:
+                docker("start", pod.container, check=False)
+                self.restarts[pod.container] = (count + 1, time.time())
+        deployments = {(d["metadata"].get("namespace", "default"), d["metadata"]["name"]): d
+                       for d in self.kube.list("Deployment")}
+        live: list[podlib.Pod] = []
+        for pod in all_pods:
+            if (pod.namespace, pod.deployment) not in deployments or pod.instance_id not in ready_nodes:
+                self.remove_pod(pod)
+            else:
+                live.append(pod)
+        for (namespace, name), deploy in deployments.items():
+            template = deploy.get("spec", {}).get("template", {})
+            spec = template.get("spec", {})
+            if not spec.get("containers"):
+                continue
+            current_hash = podlib.template_hash(template)
+            mine = [p for p in live if (p.namespace, p.deployment) == (namespace, name)]
+            for pod in mine:
+                pod.ready = podlib.probe(pod, spec["containers"][0])
+            pending = [p for p in self.starting.values() if (p.namespace, p.deployment) == (namespace, name)]
+            new = [p for p in mine + pending if p.template_hash == current_hash]
+            old = [p for p in mine if p.template_hash != current_hash]
+            want = deploy.get("spec", {}).get("replicas", 1)
+            # scale the current template to `want` (surge: new pods start before old ones stop)
+            for pod in sorted((p for p in new if p in mine), key=lambda p: p.ready)[:max(0, len(new) - want)]:
+                self.remove_pod(pod)
+                new.remove(pod)
+            candidates = [i for i, n in ready_nodes.items() if podlib.node_matches(n["metadata"]["labels"], spec)
+                          and podlib.tolerates(n["spec"]["taints"], spec.get("tolerations"))]
+            for _ in range(want - len(new)):
+                if not candidates:
+                    break
+                # spread: the node (then zone) with the fewest pods of this Deployment
+                load = {i: sum(p.instance_id == i for p in new) for i in candidates}
+                zone_load = {z: sum(load[i] for i in candidates if instances[i].zone == z)
+                             for z in {instances[i].zone for i in candidates}}
+                target = min(candidates, key=lambda i: (load[i], zone_load[instances[i].zone], i))
+                pod = podlib.Pod(name=f"{name}-{current_hash}-{secrets.token_hex(3)}", namespace=namespace,
+                                 deployment=name, template_hash=current_hash, instance_id=target,
+                                 port=podlib.free_port(),
+                                 labels={**template.get("metadata", {}).get("labels", {}),
+                                         "pod-template-hash": current_hash})
+                self.starting[pod.container] = pod
+                new.append(pod)
+                self.submit(pod.container, self.start_pod, pod, spec)
+            # rolling update: an old pod stops only when a new one is ready to replace it
+            keep_old = max(0, want - sum(p.ready for p in new))
+            for pod in sorted(old, key=lambda p: p.ready)[:max(0, len(old) - keep_old)]:
+                self.remove_pod(pod)
+                old.remove(pod)
+            status = podlib.deployment_status(deploy, new + old, current_hash)
+            self.write_status("Deployment", namespace, name, status)
+            live = [p for p in live if (p.namespace, p.deployment) != (namespace, name)] + new + old
+        self.sync_pod_objects([p for p in live if p.container not in self.starting] + list(self.starting.values()),
+                              nodes)
+        return live
+
+    def sync_pod_objects(self, pods: list[podlib.Pod], nodes: dict[str, dict]) -> None:
+        """Mirror pods as Pod objects (read-only view for k8s_info users)."""
+        current = {(p["metadata"].get("namespace"), p["metadata"]["name"]): p for p in self.kube.list("Pod")
+                   if INSTANCE_LABEL in p["metadata"].get("labels", {})}
+        wanted = {(p.namespace, p.name): p for p in pods}
+        for namespace, name in set(current) - set(wanted):
+            self.kube.delete("Pod", namespace, name)
+            self.written.pop(("Pod", namespace, name), None)
+        for key, pod in wanted.items():
+            node = nodes.get(pod.instance_id, {}).get("metadata", {}).get("name", "")
+            phase = "Running" if pod.running else "Pending"
+            ready = "True" if pod.ready else "False"
+            self.write({"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": pod.name, "namespace": pod.namespace,
+                                     "labels": {**pod.labels, INSTANCE_LABEL: pod.instance_id}},
+                        "spec": {"nodeName": node},
+                        "status": {"phase": phase, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
+                                   "conditions": [{"type": "Ready", "status": ready}],
+                                   "containerStatuses": [{"name": "main", "ready": pod.ready,
+                                                          "restartCount": pod.restarts}]}}, current.get(key))
+
+    # ---- Services ----
+    def reconcile_services(self, nodes: dict[str, dict], instances: dict[str, Instance],
+                           pods: list[podlib.Pod]) -> None:
+        desired: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        for svc in self.kube.list("Service"):
+            spec = svc.get("spec", {})
+            if spec.get("type") != "NodePort" or not spec.get("selector"):
+                continue
+            namespace = svc["metadata"].get("namespace", "default")
+            for instance_id in nodes:
+                ip = instances[instance_id].carrier_ip
+                backends = [(config.KUBE_HOST, p.port) for p in pods
+                            if p.ready and p.instance_id == instance_id and p.namespace == namespace
+                            and all(p.labels.get(k) == v for k, v in spec["selector"].items())]
+                for port in spec.get("ports", []):
+                    if ip and port.get("nodePort"):
+                        desired[(ip, int(port["nodePort"]))] = backends
+        self.proxy.sync(desired)
+
+    # ---- plumbing ----
+    def submit(self, key: str, fn, *args) -> None:
+        def done(fut: Future) -> None:
+            self.busy.pop(key, None)
+            if fut.exception():
+                log.error("%s failed: %s", key, fut.exception())
+        self.busy[key] = fut = self.pool.submit(fn, *args)
+        fut.add_done_callback(done)
+
+    def write(self, obj: dict, current: dict | None) -> None:
+        key = (obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        text = json.dumps(obj, sort_keys=True)
+        if current is None or self.written.get(key) != text:
+            self.kube.apply(obj, current)
+            self.written[key] = text
+
+    def write_status(self, kind: str, namespace: str, name: str, status: dict) -> None:
+        key = (kind, namespace, name, "status")
+        # compare without timestamps so that an unchanged status is not re-patched every second
+        text = json.dumps([{k: v for k, v in c.items() if not k.endswith("Time")} for c in status["conditions"]]
+                          + [{k: v for k, v in status.items() if k != "conditions"}], sort_keys=True)
+        if self.written.get(key) != text:
+            self.kube.patch_status(kind, namespace, name, status)
+            self.written[key] = text
+
+    def step(self) -> None:
+        instances = self.instances()
+        nodes = self.reconcile_nodes(instances)
+        pods = self.reconcile_deployments(nodes, instances)
+        self.reconcile_services(nodes, instances, pods)
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        HEARTBEAT.parent.mkdir(parents=True, exist_ok=True)
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                self.step()
+                HEARTBEAT.touch()
+            except Exception as exc:  # a lab service restarting must not kill the agent
+                log.warning("step failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+                self.written.clear()  # the Kubernetes API may have restarted empty: rewrite everything
+            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        self.proxy.close()
+
+
+def subprocess_rc(cmd: list[str], out) -> int:
+    import subprocess
+
+    from edgelab.dockerctl import env
+
+    return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env(), check=False).returncode
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    Agent().run(stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Pods as containers (host network) and the Deployment controller logic: scheduling, rolling update, status."""
+
+import hashlib
+import json
+import socket
+import time
+from dataclasses import dataclass
+
+import requests
+
+from edgelab import config
+from edgelab.dockerctl import docker
+
+NODE_DISK_MOUNT = "/var/lib/edgeml"
+
+
+@dataclass
+class Pod:
+    name: str  # container name, also the Pod object name
+    namespace: str
+    deployment: str
+    template_hash: str
+    instance_id: str
+    port: int  # host port given to the pod through SAGEMAKER_BIND_TO_PORT
+    labels: dict
+    running: bool = False
+    started_at: float = 0.0
+    restarts: int = 0
+    ready: bool = False
+
+    @property
+    def container(self) -> str:
+        return container_name(self.namespace, self.name)
+
+
+def container_name(namespace: str, pod: str) -> str:
+    return f"edgelab-pod.{namespace}.{pod}"
+
+
+def template_hash(template: dict) -> str:
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((config.KUBE_HOST, 0))
+        return sock.getsockname()[1]
+
+
+def tolerates(taints: list[dict], tolerations: list[dict]) -> bool:
+    """NoSchedule/NoExecute taints must each be tolerated (PreferNoSchedule is a preference only)."""
+    def ok(taint: dict) -> bool:
+        for tol in tolerations or []:
+            if tol.get("effect") and tol["effect"] != taint.get("effect"):
+                continue
+            if tol.get("operator") == "Exists" and (not tol.get("key") or tol["key"] == taint["key"]):
+                return True
+            if tol.get("key") == taint["key"] and tol.get("value", "") == taint.get("value", ""):
+                return True
+        return False
+    return all(ok(t) for t in taints if t.get("effect") in ("NoSchedule", "NoExecute"))
+
+
+def node_matches(node_labels: dict, pod_spec: dict) -> bool:
+    """nodeSelector plus required nodeAffinity terms with In/NotIn/Exists operators."""
+    if any(node_labels.get(k) != v for k, v in (pod_spec.get("nodeSelector") or {}).items()):
+        return False
+    required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    terms = required.get("nodeSelectorTerms") or []
+
+    def expr_ok(expr: dict) -> bool:
+        value, op = node_labels.get(expr["key"]), expr.get("operator")
+        return {"In": value in expr.get("values", []), "NotIn": value not in expr.get("values", []),
+                "Exists": value is not None, "DoesNotExist": value is None}.get(op, False)
+    return not terms or any(all(expr_ok(e) for e in t.get("matchExpressions") or []) for t in terms)
+
+
+def run_pod(pod: Pod, pod_spec: dict, node_disk: str) -> None:
+    """Pull the image and start the container of `pod` (the first container of the pod spec)."""
+    container = pod_spec["containers"][0]
+    image = container["image"]
+    docker("pull", "-q", image, timeout=600)
+    args = ["run", "-d", "--name", pod.container, "--network", "host", "--label", f"edgelab.pod={pod.name}",
+            "--label", "edgelab.role=pod", "--label", f"edgelab.deployment={pod.namespace}/{pod.deployment}",
+            "--label", f"edgelab.template={pod.template_hash}", "--label", f"edgelab.instance={pod.instance_id}",
+            "--label", f"edgelab.port={pod.port}", "--label", f"edgelab.labels={json.dumps(pod.labels)}"]
+    for env in container.get("env") or []:
+        if "value" in env:  # valueFrom is not emulated
+            args += ["-e", f"{env['name']}={env['value']}"]
+    args += ["-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}"]
+    volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
+    for mount in container.get("volumeMounts") or []:
+        path = (volumes.get(mount["name"], {}).get("hostPath") or {}).get("path", "")
+        if path == NODE_DISK_MOUNT or path.startswith(NODE_DISK_MOUNT + "/"):  # only the node disk is emulated
+            source = node_disk + path[len(NODE_DISK_MOUNT):]
+            args += ["-v", f"{source}:{mount['mountPath']}{':ro' if mount.get('readOnly') else ''}"]
+    command = container.get("command") or []
+    if command:
+        args += ["--entrypoint", command[0]]
+    args += [image, *command[1:], *(container.get("args") or [])]
+    docker(*args)
+
+
+def probe(pod: Pod, container: dict) -> bool:
+    """Readiness: the declared httpGet probe on the pod's host port; without a probe, running for 1 s."""
+    if not pod.running:
+        return False
+    spec = container.get("readinessProbe") or {}
+    if time.time() - pod.started_at < spec.get("initialDelaySeconds", 0 if spec else 1):
+        return False
+    http = spec.get("httpGet")
+    if not http:
+        return True
+    try:
+        resp = requests.get(f"http://{config.KUBE_HOST}:{pod.port}{http.get('path', '/')}",
+                            timeout=spec.get("timeoutSeconds", 1))
+        return 200 <= resp.status_code < 400
+    except requests.RequestException:
+        return False
+
+
+def deployment_status(deploy: dict, pods: list[Pod], current_hash: str) -> dict:
+    """Status as the Deployment controller would write it (pending pods count in replicas)."""
+    want = deploy.get("spec", {}).get("replicas", 1)
+    new = [p for p in pods if p.template_hash == current_hash]
+    old = [p for p in pods if p.template_hash != current_hash]
+    replicas = max(want, len(new)) + len(old)
+    ready = sum(p.ready for p in pods)
+    available = ready >= want  # old pods count while a rolling update is in progress, as in Kubernetes
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    status = {
+        "replicas": replicas, "updatedReplicas": len(new), "readyReplicas": ready, "availableReplicas": ready,
+        "unavailableReplicas": replicas - ready,
+        "conditions": [
+            {"type": "Available", "status": "True" if available else "False",
+             "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+             "lastUpdateTime": now, "lastTransitionTime": now},
+            {"type": "Progressing", "status": "True",
+             "reason": "NewReplicaSetAvailable" if available and not old else "ReplicaSetUpdated",
+             "lastUpdateTime": now, "lastTransitionTime": now},
+        ],
+    }
+    generation = deploy.get("metadata", {}).get("generation")
+    if generation is not None:  # kmock sets none; then observedGeneration must stay unset for k8s waits
+        status["observedGeneration"] = generation
+    return status

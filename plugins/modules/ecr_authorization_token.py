@@ -1,0 +1,98 @@
+#!/usr/bin/python
+# Copyright: edgeml.wavelength contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: ecr_authorization_token
+short_description: Get registry credentials for Amazon ECR registries
+version_added: 0.1.0
+description:
+  - Calls ECR C(GetAuthorizationToken) and returns the credentials in the forms registry clients
+    use (user/password, and a containers C(auth.json) C(auths) mapping), so that images can be
+    copied without the AWS CLI or a Docker daemon.
+  - Read-only; never reports a change. The result holds secrets: register it on a task with C(no_log).
+author:
+  - edgeml.wavelength contributors
+options:
+  registry_ids:
+    description:
+      - AWS account ids of the registries (for example V(763104351884) for the SageMaker/JumpStart
+        deep learning containers). Defaults to the caller's own registry.
+    type: list
+    elements: str
+    default: []
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Credentials for the own registry and the JumpStart image registry
+  edgeml.wavelength.ecr_authorization_token:
+    registry_ids: ["123456789012", "763104351884"]
+  register: ecr_auth
+  no_log: true
+"""
+
+RETURN = r"""
+registries:
+  description: One entry per registry.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    registry:
+      description: Registry host (no scheme), as used in image references.
+      type: str
+      sample: 123456789012.dkr.ecr.us-east-1.amazonaws.com
+    username:
+      description: Always C(AWS).
+      type: str
+    password:
+      description: The registry password (secret).
+      type: str
+    expires_at:
+      description: Expiry time of the token (ISO 8601).
+      type: str
+auths:
+  description: Mapping registry host -> {auth} for a containers-auth.json / docker config.json file (secret).
+  returned: always
+  type: dict
+"""
+
+import base64
+
+try:
+    import botocore
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(registry_ids=dict(type="list", elements="str", default=[])),
+        supports_check_mode=True,
+    )
+    ecr = module.client("ecr", retry_decorator=AWSRetry.jittered_backoff())
+    kwargs = {"registryIds": module.params["registry_ids"]} if module.params["registry_ids"] else {}
+    try:
+        data = ecr.get_authorization_token(aws_retry=True, **kwargs)["authorizationData"]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        module.fail_json_aws(e, msg="cannot get an ECR authorization token")
+    registries, auths = [], {}
+    for item in data:
+        username, _, password = base64.b64decode(item["authorizationToken"]).decode().partition(":")
+        host = item["proxyEndpoint"].split("://", 1)[-1].rstrip("/")
+        registries.append(dict(registry=host, username=username, password=password,
+                               expires_at=item["expiresAt"].isoformat()))
+        auths[host] = {"auth": item["authorizationToken"]}
+    module.exit_json(changed=False, registries=registries, auths=auths)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,412 @@
+#!/usr/bin/python
+# Copyright: edgeml.wavelength contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: jumpstart_export
+short_description: Resolve a SageMaker JumpStart model and copy its artifact into your bucket
+version_added: 0.1.0
+description:
+  - Resolves a SageMaker JumpStart model for a region and an instance type with the SageMaker SDK's own
+    JumpStart code (C(sagemaker-core)): the inference image URI, the model artifact (prepacked tarball,
+    tarball plus script bundle, or S3 prefix), the default environment and the content/accept types.
+  - Copies the artifact into O(bucket) as one C(model.tar.gz), repacked the way SageMaker repacks
+    network-isolated models (model files at the archive root, the script bundle under C(code/)).
+    Prepacked artifacts are copied byte for byte. Repacked archives are deterministic (sorted members,
+    fixed mtime, no owners) so the sha256 only depends on the content.
+  - The sha256 of the copy and a digest of the source objects (their URIs, ETags and sizes) are stored
+    in the object metadata (C(x-amz-meta-sha256), C(x-amz-meta-source-digest)). Nothing is copied
+    when the recorded source digest and the encryption match.
+  - Returns what a Kubernetes Deployment of the SageMaker hosting contract needs.
+  - Every check (parent region, model id, version, image for the region and instance type, source
+    objects, destination bucket) runs before anything is written.
+author:
+  - edgeml.wavelength contributors
+options:
+  model_id:
+    description: JumpStart model id.
+    type: str
+    required: true
+  model_version:
+    description:
+      - JumpStart model version or version pattern; V(*) selects the newest. The resolved version is returned.
+    type: str
+    default: "*"
+  instance_type:
+    description:
+      - EC2 instance type the model runs on (for example V(t3.xlarge)); mapped to SageMaker's V(ml.t3.xlarge)
+        form to select the image variant. V(ml.*) values are accepted as they are.
+    type: str
+    required: true
+  bucket:
+    description: Destination bucket for the artifact. It must exist and be writable.
+    type: str
+    required: true
+  prefix:
+    description:
+      - Key prefix of the copy; the object is C(<prefix>model.tar.gz).
+      - Defaults to C(jumpstart/<model_id>/<resolved version>/).
+    type: str
+  encryption:
+    description: Server-side encryption of the copy.
+    type: str
+    choices: [AES256, aws:kms]
+    default: AES256
+  encryption_key_id:
+    description: KMS key for O(encryption=aws:kms); the bucket's or AWS managed key when omitted.
+    type: str
+  jumpstart_environment:
+    description:
+      - SDK override variables (C(AWS_JUMPSTART_*)) set while resolving, for example a local catalog
+        (C(AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE), C(AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE))
+        and C(AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE).
+      - The directories must exist; the SDK would otherwise silently fall back to the public catalog.
+    type: dict
+    default: {}
+notes:
+  - O(region) must be the parent region of the Wavelength zones (for example V(us-east-1)), never a zone name.
+  - The copy is built in the module's temporary directory; it needs free space for the artifact.
+  - Only the encryption algorithm of an existing copy is compared, not the KMS key.
+  - In check mode a missing O(bucket) is reported as a change with a warning (an earlier task of the same
+    run may create it); outside check mode it is an error.
+requirements:
+  - sagemaker-core >= 2.27
+  - boto3
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Export the sentiment model for t3.xlarge nodes of us-east-1 Wavelength zones
+  edgeml.wavelength.jumpstart_export:
+    model_id: edgeml-tc-minilm-l6-sentiment-int8
+    region: us-east-1
+    instance_type: t3.xlarge
+    bucket: my-model-artifacts
+  register: sentiment_export
+
+- name: Resolve against a local catalog (what the edge lab does)
+  edgeml.wavelength.jumpstart_export:
+    model_id: edgeml-tc-minilm-l6-sentiment-int8
+    model_version: "1.*"
+    region: us-east-1
+    instance_type: t3.xlarge
+    bucket: edgeml-lab-artifacts
+    jumpstart_environment:
+      AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE: "{{ playbook_dir }}/lab/catalog"
+      AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE: "{{ playbook_dir }}/lab/catalog"
+      AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE: edgelab-jumpstart-content
+"""
+
+RETURN = r"""
+model_id:
+  description: The JumpStart model id.
+  returned: always
+  type: str
+  sample: edgeml-tc-minilm-l6-sentiment-int8
+model_version:
+  description: The resolved model version.
+  returned: always
+  type: str
+  sample: 1.0.0
+region:
+  description: The parent region used for resolution.
+  returned: always
+  type: str
+  sample: us-east-1
+instance_type:
+  description: The SageMaker form of the instance type used for resolution.
+  returned: always
+  type: str
+  sample: ml.t3.xlarge
+image_uri:
+  description: Inference image for the region and instance type.
+  returned: always
+  type: str
+  sample: 763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.8-cpu
+args:
+  description: Container arguments of the SageMaker hosting contract (keep the image entrypoint).
+  returned: always
+  type: list
+  elements: str
+  sample: [serve]
+environment:
+  description: Default inference environment variables of the model, as the SDK returns them.
+  returned: always
+  type: dict
+  sample: {SAGEMAKER_PROGRAM: inference.py, SAGEMAKER_SUBMIT_DIRECTORY: /opt/ml/model/code}
+port:
+  description: Container port of the hosting contract.
+  returned: always
+  type: int
+  sample: 8080
+readiness_path:
+  description: HTTP path answering 200 when the model is loaded.
+  returned: always
+  type: str
+  sample: /ping
+content_types:
+  description: Request content types the model accepts (empty when the model has no predictor specs).
+  returned: always
+  type: list
+  elements: str
+  sample: [application/x-text]
+accept_types:
+  description: Response types the model can produce.
+  returned: always
+  type: list
+  elements: str
+  sample: [application/json;verbose, application/json]
+artifact_kind:
+  description: Source layout, V(prepacked) (copied as is), V(tarball) or V(prefix) (repacked with the script bundle).
+  returned: always
+  type: str
+  sample: prepacked
+source_uris:
+  description: The JumpStart source objects (model artifact, then script bundle when used).
+  returned: always
+  type: list
+  elements: str
+source_digest:
+  description: sha256 over the source objects' URIs, ETags and sizes, recorded on the copy.
+  returned: always
+  type: str
+artifact_s3_uri:
+  description: The copy, C(s3://bucket/prefix/model.tar.gz).
+  returned: always
+  type: str
+  sample: s3://my-model-artifacts/jumpstart/edgeml-tc-minilm-l6-sentiment-int8/1.0.0/model.tar.gz
+artifact_sha256:
+  description: sha256 of the copy; null in check mode when the copy would be (re)made.
+  returned: always
+  type: str
+artifact_size:
+  description: Size of the copy in bytes; null in check mode when the copy would be (re)made.
+  returned: always
+  type: int
+"""
+
+import os
+import posixpath
+import tempfile
+
+try:
+    import botocore
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.edgeml.wavelength.plugins.module_utils import jumpstart as js
+
+# Bump when the repack layout changes: existing copies then no longer match and are rebuilt.
+REPACK_FORMAT = "edgeml-repack-1"
+ARTIFACT_NAME = "model.tar.gz"
+
+
+def fail_on_error(module, what, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        module.fail_json_aws(e, msg=what)
+
+
+def list_pages(s3, bucket, prefix):
+    return list(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
+
+
+def check_bucket(module, s3, bucket):
+    """True when the bucket exists; in check mode a missing bucket may be created by an earlier task."""
+    try:
+        s3.head_bucket(Bucket=bucket, aws_retry=True)
+        return True
+    except is_boto3_error_code(["404", "NoSuchBucket"]):
+        if module.check_mode:
+            module.warn(f"bucket '{bucket}' does not exist (yet): a real run fails unless it is created first")
+            return False
+        module.fail_json(msg=f"bucket '{bucket}' does not exist: create it first (the edgeml.wavelength.model_artifacts role "
+                             "does) or set the right bucket name")
+    except is_boto3_error_code(["403", "AccessDenied"]):  # pylint: disable=duplicate-except
+        module.fail_json(msg=f"bucket '{bucket}' is not accessible (access denied): check that these credentials may "
+                             "s3:ListBucket, s3:GetObject and s3:PutObject on it, or that it is yours")
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg=f"cannot access bucket '{bucket}'")
+
+
+def list_sources(module, s3, resolved):
+    """[(uri, etag, size, relative destination)] of every source object; fails when one is missing."""
+    sources = []
+    uris = [resolved["model_uri"]] + ([resolved["script_uri"]] if resolved["script_uri"] else [])
+    for index, uri in enumerate(uris):
+        bucket, key = js.split_s3_uri(uri)
+        role = "model" if index == 0 else "code"
+        if key.endswith("/"):
+            pages = fail_on_error(module, f"cannot list {uri}", list_pages, s3, bucket, key)
+            objects = [o for p in pages for o in p.get("Contents", []) if not o["Key"].endswith("/")]
+            if not objects:
+                module.fail_json(msg=f"JumpStart source artifact {uri} is empty or missing")
+            for obj in objects:
+                rel = obj["Key"][len(key):]
+                if rel.startswith("/") or ".." in rel.split("/"):
+                    module.fail_json(msg=f"unsafe object key under {uri}: {obj['Key']}")
+                sources.append((f"s3://{bucket}/{obj['Key']}", obj["ETag"], obj["Size"], role, rel))
+            continue
+        try:
+            head = s3.head_object(Bucket=bucket, Key=key, aws_retry=True)
+        except is_boto3_error_code(["404", "NoSuchKey", "403", "AccessDenied"]) as e:
+            code = e.response["Error"]["Code"]
+            module.fail_json(msg=f"JumpStart source artifact {uri} is missing or not readable ({code})")
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
+            module.fail_json_aws(e, msg=f"cannot read {uri}")
+        sources.append((uri, head["ETag"], head["ContentLength"], role, None))
+    return sources
+
+
+def current_copy(module, s3, bucket, key):
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, aws_retry=True)
+    except is_boto3_error_code(["404", "NoSuchKey"]):
+        return None
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg=f"cannot read s3://{bucket}/{key}")
+    meta = head.get("Metadata", {})
+    return {
+        "sha256": meta.get("sha256"),
+        "source_digest": meta.get("source-digest"),
+        "size": head["ContentLength"],
+        "encryption": head.get("ServerSideEncryption"),
+    }
+
+
+def build_artifact(s3, resolved, sources, workdir):
+    """Download the sources and produce the file to upload (prepacked: as is; otherwise repacked)."""
+    client = s3.client  # transfer helpers live on the unwrapped client
+    if resolved["artifact_kind"] == "prepacked":
+        path = os.path.join(workdir, ARTIFACT_NAME)
+        bucket, key = js.split_s3_uri(sources[0][0])
+        client.download_file(bucket, key, path)
+        return path
+    tree = os.path.join(workdir, "tree")
+    os.makedirs(os.path.join(tree, "code"))
+    for index, (uri, _etag, _size, role, rel) in enumerate(sources):
+        bucket, key = js.split_s3_uri(uri)
+        dest_root = tree if role == "model" else os.path.join(tree, "code")
+        if rel is not None:  # one object of an S3 prefix: keep its relative path
+            dest = os.path.join(dest_root, *rel.split("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            client.download_file(bucket, key, dest)
+        else:  # a tarball: unpack it in place (SageMaker's repack does the same)
+            archive = os.path.join(workdir, f"source-{index}.tar.gz")
+            client.download_file(bucket, key, archive)
+            js.extract_tarball(archive, dest_root)
+    path = os.path.join(workdir, ARTIFACT_NAME)
+    js.deterministic_tar_gz(tree, path)
+    return path
+
+
+def main():
+    argument_spec = dict(
+        model_id=dict(type="str", required=True),
+        model_version=dict(type="str", default="*"),
+        instance_type=dict(type="str", required=True),
+        bucket=dict(type="str", required=True),
+        prefix=dict(type="str"),
+        encryption=dict(type="str", choices=["AES256", "aws:kms"], default="AES256"),
+        encryption_key_id=dict(type="str", no_log=False),
+        jumpstart_environment=dict(type="dict", default={}),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    region = module.region
+
+    # 1. Inputs, then resolution: everything that can fail before a write fails here.
+    error = js.check_region(region)
+    errors = ([error] if error else []) + js.check_jumpstart_environment(p["jumpstart_environment"])
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    try:
+        instance_type = js.sagemaker_instance_type(p["instance_type"])
+        js.apply_jumpstart_environment(p["jumpstart_environment"])
+        resolved = js.resolve(p["model_id"], p["model_version"], region, instance_type)
+    except js.JumpStartError as e:
+        module.fail_json(msg=str(e))
+    except ImportError as e:
+        module.fail_json(msg=f"the SageMaker SDK's JumpStart code is required: pip install sagemaker-core ({e})")
+
+    prefix = p["prefix"] if p["prefix"] is not None else f"jumpstart/{p['model_id']}/{resolved['model_version']}/"
+    key = posixpath.join(prefix.strip("/"), ARTIFACT_NAME) if prefix.strip("/") else ARTIFACT_NAME
+    bucket = p["bucket"]
+    artifact_uri = f"s3://{bucket}/{key}"
+
+    s3 = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
+    bucket_exists = check_bucket(module, s3, bucket)
+    sources = list_sources(module, s3, resolved)
+    digest = js.source_digest([(REPACK_FORMAT, resolved["artifact_kind"])] + [s[:3] for s in sources])
+
+    # 2. Decide.
+    before = current_copy(module, s3, bucket, key) if bucket_exists else None
+    changed = not (before and before["sha256"] and before["source_digest"] == digest
+                   and before["encryption"] == p["encryption"])
+    sha256 = before["sha256"] if not changed else None
+    size = before["size"] if not changed else None
+
+    # 3. Write, outside check mode only.
+    if changed and not module.check_mode:
+        with tempfile.TemporaryDirectory(dir=module.tmpdir) as workdir:
+            try:
+                path = build_artifact(s3, resolved, sources, workdir)
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+                module.fail_json_aws(e, msg="cannot download the JumpStart source artifact")
+            except (OSError, ValueError) as e:  # tarfile errors derive from these
+                module.fail_json(msg=f"cannot repack the JumpStart artifact: {e}")
+            sha256, size = js.file_sha256(path), os.path.getsize(path)
+            extra = {
+                "ContentType": "application/gzip",
+                "ServerSideEncryption": p["encryption"],
+                "Metadata": {
+                    "sha256": sha256,
+                    "source-digest": digest,
+                    "jumpstart-model-id": p["model_id"],
+                    "jumpstart-model-version": resolved["model_version"],
+                },
+            }
+            if p["encryption"] == "aws:kms" and p["encryption_key_id"]:
+                extra["SSEKMSKeyId"] = p["encryption_key_id"]
+            fail_on_error(module, f"cannot upload {artifact_uri}",
+                          s3.client.upload_file, path, bucket, key, ExtraArgs=extra)
+
+    result = dict(
+        changed=changed,
+        model_id=p["model_id"],
+        model_version=resolved["model_version"],
+        region=region,
+        instance_type=instance_type,
+        image_uri=resolved["image_uri"],
+        args=["serve"],
+        environment=resolved["environment"],
+        port=8080,
+        readiness_path="/ping",
+        content_types=resolved["content_types"],
+        accept_types=resolved["accept_types"],
+        artifact_kind=resolved["artifact_kind"],
+        source_uris=[u for u in (resolved["model_uri"], resolved["script_uri"]) if u],
+        source_digest=digest,
+        artifact_s3_uri=artifact_uri,
+        artifact_sha256=sha256,
+        artifact_size=size,
+    )
+    if module._diff:
+        old = {"artifact_s3_uri": artifact_uri, "sha256": before["sha256"], "source_digest": before["source_digest"],
+               "encryption": before["encryption"]} if before else {}
+        new = {"artifact_s3_uri": artifact_uri, "sha256": sha256 or "(computed when copied)",
+               "source_digest": digest, "encryption": p["encryption"]}
+        result["diff"] = dict(before=old, after=new if changed else old)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""edgeml.wavelength.eks_cluster: create without waiting, await, update in place, delete."""
+
+ROLE = "arn:aws:iam::123456789012:role/edgeml-cluster"
+
+
+def args(uid, subnets, **over):
+    base = dict(name=f"c-{uid}", version="1.33", role_arn=ROLE, subnets=subnets,
+                public_access_cidrs=["127.0.0.0/8"], tags={"edgeml:deployment": uid}, wait_timeout=60)
+    return {**base, **over}
+
+
+def test_check_mode_creates_nothing(run, client, uid, subnets):
+    r = run("eks_cluster", check=True, diff=True, **args(uid, subnets))
+    assert r["changed"] and r["diff"]["before"] == {}
+    assert f"c-{uid}" not in client("eks").list_clusters()["clusters"]
+
+
+def test_start_await_idempotent(run, client, uid, subnets):
+    started = run("eks_cluster", wait=False, **args(uid, subnets))
+    assert started["changed"] and started["cluster"]["status"] in ("CREATING", "ACTIVE")
+    awaited = run("eks_cluster", **args(uid, subnets))  # wait-only on a creating cluster
+    assert not awaited["changed"] and awaited["cluster"]["status"] == "ACTIVE"
+    c = awaited["cluster"]
+    assert c["endpoint"] and c["certificate_authority_data"] and c["arn"].endswith(f"cluster/c-{uid}")
+    assert c["version"] == "1.33"
+    described = client("eks").describe_cluster(name=f"c-{uid}")["cluster"]
+    assert described["resourcesVpcConfig"]["publicAccessCidrs"] == ["127.0.0.0/8"]
+    assert described["tags"]["edgeml:deployment"] == uid
+    again = run("eks_cluster", diff=True, **args(uid, subnets))
+    assert not again["changed"] and again["updates"] == []
+
+
+def test_update_cidrs_and_tags_in_place(run, client, uid, subnets):
+    run("eks_cluster", **args(uid, subnets))
+    new = args(uid, subnets, public_access_cidrs=["127.0.0.0/8", "127.1.0.0/16"], tags={"edgeml:deployment": uid, "x": "1"})
+    check = run("eks_cluster", check=True, diff=True, **new)
+    assert check["changed"] and set(check["updates"]) == {"endpoint_access", "tags"}
+    assert check["diff"]["after"]["endpoint_access"]["cidrs"] == ["127.0.0.0/8", "127.1.0.0/16"]
+    eks = client("eks")
+    vpc = eks.describe_cluster(name=f"c-{uid}")["cluster"]["resourcesVpcConfig"]
+    assert vpc["publicAccessCidrs"] == ["127.0.0.0/8"]
+    r = run("eks_cluster", **new)
+    assert r["changed"]
+    described = eks.describe_cluster(name=f"c-{uid}")["cluster"]
+    assert sorted(described["resourcesVpcConfig"]["publicAccessCidrs"]) == ["127.0.0.0/8", "127.1.0.0/16"]
+    assert described["tags"]["x"] == "1"
+    assert not run("eks_cluster", **new)["changed"]
+
+
+def test_delete(run, client, uid, subnets):
+    run("eks_cluster", **args(uid, subnets))
+    assert run("eks_cluster", name=f"c-{uid}", state="absent", check=True)["changed"]
+    assert run("eks_cluster", name=f"c-{uid}", state="absent", wait_timeout=60)["changed"]
+    assert f"c-{uid}" not in client("eks").list_clusters()["clusters"]
+    assert not run("eks_cluster", name=f"c-{uid}", state="absent")["changed"]
+
+
+def test_create_needs_role_and_subnets(run, uid, subnets):
+    r = run("eks_cluster", name=f"c-{uid}")
+    assert r["failed"] and "role_arn" in r["msg"] and "subnets" in r["msg"]

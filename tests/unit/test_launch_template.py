@@ -1,0 +1,85 @@
+"""edgeml.wavelength.launch_template against the lab AWS endpoint."""
+
+import base64
+
+
+def args(uid, **over):
+    base = dict(name=f"lt-{uid}", image_id="ami-12c6146b", instance_type="t3.xlarge", instance_profile="edgeml-node",
+                user_data="#!/bin/bash\necho hi\n", security_group_ids=["sg-2", "sg-1"],
+                tags={"edgeml:deployment": uid}, instance_tags={"Name": "edge-node"})
+    return {**base, **over}
+
+
+def current(client, name):
+    ec2 = client("ec2")
+    lt = ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"][0]
+    data = ec2.describe_launch_template_versions(LaunchTemplateName=name, Versions=["$Default"])[
+        "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    return lt, data
+
+
+def test_check_mode_creates_nothing(run, client, uid):
+    r = run("launch_template", check=True, diff=True, **args(uid))
+    assert r["changed"] and r["version_changed"]
+    assert r["diff"]["before"] == {} and r["diff"]["after"]["UserData"] == "#!/bin/bash\necho hi\n"
+    found = client("ec2").describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": [f"lt-{uid}"]}])
+    assert found["LaunchTemplates"] == []
+
+
+def test_create_then_idempotent(run, client, uid):
+    r = run("launch_template", **args(uid))
+    assert r["changed"] and r["template_id"].startswith("lt-") and r["default_version"] == 1
+    lt, data = current(client, f"lt-{uid}")
+    nic = data["NetworkInterfaces"][0]
+    assert nic["AssociateCarrierIpAddress"] is True and nic["DeviceIndex"] == 0
+    assert sorted(nic["Groups"]) == ["sg-1", "sg-2"]
+    assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 1,
+                                       "HttpEndpoint": "enabled"}
+    assert data["BlockDeviceMappings"][0]["Ebs"]["VolumeType"] == "gp2"
+    assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    assert base64.b64decode(data["UserData"]).decode() == "#!/bin/bash\necho hi\n"
+    assert data["IamInstanceProfile"] == {"Name": "edgeml-node"}
+    assert {"Key": "edgeml:deployment", "Value": uid} in lt["Tags"]
+
+    again = run("launch_template", diff=True, **args(uid, security_group_ids=["sg-1", "sg-2"]))
+    assert not again["changed"] and not again["version_changed"]
+    assert again["diff"]["before"] == again["diff"]["after"]
+    assert again["default_version"] == again["latest_version"] == 1
+
+
+def test_changed_data_makes_new_default_version(run, client, uid):
+    run("launch_template", **args(uid))
+    check = run("launch_template", check=True, diff=True, **args(uid, user_data="#!/bin/bash\necho v2\n"))
+    assert check["changed"] and check["latest_version"] == 2
+    assert current(client, f"lt-{uid}")[0]["LatestVersionNumber"] == 1  # check mode wrote nothing
+    assert check["diff"]["before"]["UserData"] != check["diff"]["after"]["UserData"]
+
+    r = run("launch_template", **args(uid, user_data="#!/bin/bash\necho v2\n", http_put_response_hop_limit=2,
+                                      subnet_id="subnet-123"))
+    assert r["changed"] and r["version_changed"]
+    assert r["default_version"] == r["latest_version"] == 2
+    _, data = current(client, f"lt-{uid}")
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert data["NetworkInterfaces"][0]["SubnetId"] == "subnet-123"
+    assert not run("launch_template", **args(uid, user_data="#!/bin/bash\necho v2\n", http_put_response_hop_limit=2,
+                                             subnet_id="subnet-123"))["changed"]
+
+
+def test_tag_change_is_not_a_new_version(run, uid):
+    run("launch_template", **args(uid))
+    r = run("launch_template", **args(uid, tags={"edgeml:deployment": uid, "extra": "1"}))
+    assert r["changed"] and not r["version_changed"] and r["latest_version"] == 1
+
+
+def test_absent(run, client, uid):
+    run("launch_template", **args(uid))
+    assert run("launch_template", name=f"lt-{uid}", state="absent", check=True)["changed"]
+    assert run("launch_template", name=f"lt-{uid}", state="absent")["changed"]
+    assert not run("launch_template", name=f"lt-{uid}", state="absent")["changed"]
+    found = client("ec2").describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": [f"lt-{uid}"]}])
+    assert found["LaunchTemplates"] == []
+
+
+def test_present_needs_image_and_type(run, uid):
+    r = run("launch_template", name=f"lt-{uid}")
+    assert r["failed"] and "image_id" in r["msg"]
