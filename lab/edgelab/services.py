@@ -35,6 +35,9 @@ def docker_ok() -> bool:
 
 
 def agent_ok() -> bool:
+    """The agent touches its heartbeat file every loop; a stale file or a dead process means down."""
+    if by_name("agent").pid() is None:
+        return False
     try:
         return time.time() - AGENT_HEARTBEAT.stat().st_mtime < 10
     except FileNotFoundError:

@@ -56,6 +56,9 @@ options:
     type: list
     elements: str
     default: []
+  service_ipv4_cidr:
+    description: Kubernetes service CIDR, set at creation only (must not overlap the VPC). Empty lets EKS choose.
+    type: str
   authentication_mode:
     description: Authentication mode. C(API) uses access entries only.
     type: str
@@ -130,6 +133,7 @@ cluster:
     version: {description: Kubernetes version., type: str}
     platform_version: {description: EKS platform version., type: str}
     cluster_security_group_id: {description: The security group EKS created for the cluster., type: str}
+    service_ipv4_cidr: {description: Kubernetes service CIDR., type: str}
     role_arn: {description: Cluster role ARN., type: str}
     resources_vpc_config: {description: VPC config as EKS describes it., type: dict}
     access_config: {description: Access config., type: dict}
@@ -173,6 +177,7 @@ def to_result(c):
         certificate_authority_data=(c.get("certificateAuthority") or {}).get("data") or "",
         status=c.get("status"), version=c.get("version"), platform_version=c.get("platformVersion"),
         cluster_security_group_id=vpc.get("clusterSecurityGroupId") or "", role_arn=c.get("roleArn"),
+        service_ipv4_cidr=(c.get("kubernetesNetworkConfig") or {}).get("serviceIpv4Cidr") or "",
         resources_vpc_config=vpc, access_config=c.get("accessConfig") or {}, logging=c.get("logging") or {},
         tags=c.get("tags") or {},
     )
@@ -227,6 +232,7 @@ def main():
             endpoint_public_access=dict(type="bool", default=True),
             endpoint_private_access=dict(type="bool", default=True),
             public_access_cidrs=dict(type="list", elements="str", default=[]),
+            service_ipv4_cidr=dict(type="str"),
             authentication_mode=dict(type="str", choices=["API", "API_AND_CONFIG_MAP", "CONFIG_MAP"], default="API"),
             bootstrap_cluster_creator_admin_permissions=dict(type="bool", default=False),
             logging=dict(type="list", elements="str", choices=LOG_TYPES, default=[]),
@@ -241,6 +247,7 @@ def main():
     name = p["name"]
     client = module.client("eks", retry_decorator=AWSRetry.jittered_backoff(catch_extra_error_codes=["ResourceInUseException"]))
     result = dict(changed=False, updates=[])
+    poll = min(10, max(1, p["wait_timeout"] // 60))  # seconds between polls; short timeouts poll faster
 
     def await_status(wanted, timeout_msg):
         def check():
@@ -249,9 +256,9 @@ def main():
                 module.fail_json(msg=f"EKS cluster {name} is FAILED", cluster=to_result(c))
             return c if (c is None and wanted is None) or (c and c.get("status") == wanted) else None
         if wanted is None:
-            wait_until(lambda: describe(client, name) is None, p["wait_timeout"], delay=10, module=module, msg=timeout_msg)
+            wait_until(lambda: describe(client, name) is None, p["wait_timeout"], delay=poll, module=module, msg=timeout_msg)
             return None
-        return wait_until(check, p["wait_timeout"], delay=10, module=module, msg=timeout_msg)
+        return wait_until(check, p["wait_timeout"], delay=poll, module=module, msg=timeout_msg)
 
     try:
         cluster = describe(client, name)
@@ -292,6 +299,8 @@ def main():
                 kwargs["version"] = p["version"]
             if p["tags"]:
                 kwargs["tags"] = p["tags"]
+            if p["service_ipv4_cidr"]:
+                kwargs["kubernetesNetworkConfig"] = {"serviceIpv4Cidr": p["service_ipv4_cidr"]}
             cluster = client.create_cluster(aws_retry=True, **kwargs)["cluster"]
             if p["wait"]:
                 cluster = await_status("ACTIVE", f"Timed out waiting for EKS cluster {name} to become ACTIVE")

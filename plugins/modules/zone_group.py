@@ -15,15 +15,13 @@ author:
   - edgeml team
 options:
   group_names:
-    description: Zone groups, for example C(us-east-1-wl1).
+    description: Zone groups, for example C(us-east-1-wl1). One of O(group_names) and O(zone_names) is required.
     type: list
     elements: str
-    default: []
   zone_names:
     description: Zones whose groups are handled. An unknown zone name fails the module.
     type: list
     elements: str
-    default: []
   state:
     description: The opt-in status wanted.
     type: str
@@ -89,8 +87,8 @@ def group_status(zones, group):
 def main():
     module = AnsibleAWSModule(
         argument_spec=dict(
-            group_names=dict(type="list", elements="str", default=[]),
-            zone_names=dict(type="list", elements="str", default=[]),
+            group_names=dict(type="list", elements="str"),
+            zone_names=dict(type="list", elements="str"),
             state=dict(type="str", choices=["opted-in", "not-opted-in"], default="opted-in"),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=300),
@@ -100,6 +98,7 @@ def main():
     )
     client = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
     state = module.params["state"]
+    zone_names, group_names = module.params["zone_names"] or [], module.params["group_names"] or []
 
     def zones_now():
         try:
@@ -109,10 +108,10 @@ def main():
 
     zones = zones_now()
     by_name = {z["zone_name"]: z for z in zones}
-    unknown = [n for n in module.params["zone_names"] if n not in by_name]
+    unknown = [n for n in zone_names if n not in by_name]
     if unknown:
         module.fail_json(msg=f"Unknown zone(s) in region {module.region}: {', '.join(unknown)}", unknown=unknown)
-    groups = list(dict.fromkeys(module.params["group_names"] + [by_name[n]["group_name"] for n in module.params["zone_names"]]))
+    groups = list(dict.fromkeys(group_names + [by_name[n]["group_name"] for n in zone_names]))
     unknown = [g for g in groups if group_status(zones, g) is None]
     if unknown:
         module.fail_json(msg=f"Unknown zone group(s) in region {module.region}: {', '.join(unknown)}", unknown=unknown)
@@ -136,7 +135,8 @@ def main():
                 current = zones_now()
                 return current if all(group_status(current, g) == state for g in to_change) else None
 
-            zones = wait_until(done, module.params["wait_timeout"], module=module,
+            zones = wait_until(done, module.params["wait_timeout"], delay=min(5, max(1, module.params["wait_timeout"] // 60)),
+                               module=module,
                                msg=f"Timed out waiting for zone group(s) {', '.join(to_change)} to become {state}")
             after = {g: group_status(zones, g) for g in groups}
 

@@ -9,8 +9,8 @@ import numpy as np
 # Must be set before tokenizers is imported: its Rust thread pool only fights ORT for the 2 cores.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import onnxruntime as ort  # noqa: E402
-from tokenizers import Tokenizer  # noqa: E402
+import onnxruntime as ort
+from tokenizers import Tokenizer
 
 MODEL_FILES = ("model.onnx", "tokenizer.json", "labels.json", "config.json")
 
@@ -32,7 +32,7 @@ class SentimentModel:
         self._single.no_padding()
         self._batch = Tokenizer.from_file(str(d / "tokenizer.json"))
         self._batch.enable_truncation(max_length=self.max_length)
-        self._batch.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._batch.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
         so = ort.SessionOptions()
         so.intra_op_num_threads = intra_op_threads  # 1: concurrent requests run in parallel on the cores
         so.inter_op_num_threads = 1

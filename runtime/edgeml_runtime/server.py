@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .model import SentimentModel
 
 JSON = "application/json"
+DISCARD_LIMIT = 6 * 1024 * 1024  # SageMaker's max InvokeEndpoint payload
 
 
 class HTTPError(Exception):
@@ -35,12 +36,14 @@ class HTTPError(Exception):
 def settings(env=os.environ):
     """Runtime settings from the environment (SageMaker names where SageMaker defines one)."""
     return {
-        "host": env.get("EDGEML_BIND_HOST", "0.0.0.0"),
+        "host": env.get("EDGEML_BIND_HOST", "0.0.0.0"),  # noqa: S104  containers serve on all interfaces  # noqa: S104  a container serves on all interfaces
         "port": int(env.get("SAGEMAKER_BIND_TO_PORT", "8080")),
         "model_dir": env.get("SAGEMAKER_MODEL_DIR", "/opt/ml/model"),
         "max_body_bytes": int(env.get("EDGEML_MAX_BODY_BYTES", str(1024 * 1024))),
         "max_inputs": int(env.get("EDGEML_MAX_INPUTS", "64")),
         "intra_op_threads": int(env.get("EDGEML_ORT_THREADS", "1")),
+        # Concurrent inferences; more only time-slice the same cores (higher tail latency, no throughput).
+        "max_concurrency": int(env.get("EDGEML_MAX_CONCURRENCY", "0")) or len(os.sched_getaffinity(0)),
         "grace_seconds": float(env.get("EDGEML_GRACE_SECONDS", "20")),
     }
 
@@ -137,14 +140,20 @@ class Handler(BaseHTTPRequestHandler):
             n, code, doc = route()
         except HTTPError as e:
             code, doc = e.code, {"error": e.message, "code": e.code}
-        except Exception as e:  # noqa: BLE001  a bug must not kill the connection thread silently
+        except Exception as e:
             code, doc = 500, {"error": f"internal error: {type(e).__name__}", "code": 500}
             self.server.log(level="error", event="exception", error=repr(e))
         finally:
             self.server.track(-1)
         self._reply(code, doc)
-        self.server.log(event="request", method=self.command, path=self.path, status=code, inputs=n,
-                        latency_ms=round((time.perf_counter() - t0) * 1000, 3))
+        self.server.log(
+            event="request",
+            method=self.command,
+            path=self.path,
+            status=code,
+            inputs=n,
+            latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
 
     def do_GET(self):
         self._handle(self._get)
@@ -175,15 +184,23 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPError(400, "invalid Content-Length")
         length = int(length)
         if length > cfg["max_body_bytes"]:
-            self.close_connection = True  # do not read (or wait for) the oversized body
-            raise HTTPError(413, f"body of {length} bytes exceeds the limit of {cfg['max_body_bytes']}")
+            # Discard a body of up to SageMaker's payload size so the client reads the 413 instead of a
+            # connection reset while it is still sending; beyond that, just close.
+            if length <= DISCARD_LIMIT:
+                while length > 0 and (chunk := self.rfile.read(min(length, 1 << 16))):
+                    length -= len(chunk)
+            else:
+                self.close_connection = True
+            raise HTTPError(413, f"body exceeds the limit of {cfg['max_body_bytes']} bytes")
         body = self.rfile.read(length)  # read before validating, so the connection stays usable
         mode = negotiate(self.headers.get("Accept"))
         if mode is None:
             raise HTTPError(406, f"unsupported accept {self.headers.get('Accept')!r}; use {JSON} or {JSON};verbose")
         texts, batched = parse_inputs(self.headers.get("Content-Type"), body, cfg["max_inputs"])
         model = self.server.model
-        return len(texts), 200, render(model.predict(texts), model.labels, batched, mode == "verbose")
+        with self.server.slots:  # FIFO wait for a free core instead of oversubscribing the CPU
+            probs = model.predict(texts)
+        return len(texts), 200, render(probs, model.labels, batched, mode == "verbose")
 
 
 class Server(ThreadingHTTPServer):
@@ -194,6 +211,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self, cfg, model, log=sys.stdout):
         self.cfg, self.model, self._log = cfg, model, log
         self.draining = False
+        self.slots = threading.Semaphore(max(1, cfg["max_concurrency"] // max(1, cfg["intra_op_threads"])))
         self._inflight = 0
         self._idle = threading.Condition()
         self._log_lock = threading.Lock()
@@ -231,8 +249,13 @@ def serve(env=os.environ):
     stop = lambda *_: drainer.is_alive() or drainer.ident or drainer.start()  # noqa: E731  start once
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.log(event="start", port=server.server_address[1], model_dir=cfg["model_dir"],
-               load_ms=round((time.perf_counter() - t0) * 1000, 1), labels=model.labels)
+    server.log(
+        event="start",
+        port=server.server_address[1],
+        model_dir=cfg["model_dir"],
+        load_ms=round((time.perf_counter() - t0) * 1000, 1),
+        labels=model.labels,
+    )
     server.serve_forever(poll_interval=0.2)
     drainer.join()  # in-flight requests finish (bounded by grace_seconds) before the process exits
     server.server_close()

@@ -7,8 +7,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
-from edgelab.aws.testing import aws_env as _aws_env  # noqa: E402
-from edgelab.aws.testing import lab_aws_server  # noqa: E402
+from edgelab.aws.testing import aws_env as _aws_env
+from edgelab.aws.testing import lab_aws_server
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +22,8 @@ def lab_aws():
 def aws_env(lab_aws, monkeypatch):
     """Point boto3 (and subprocesses) at lab_aws; yields the variables."""
     env = _aws_env(lab_aws.url)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env

@@ -168,8 +168,9 @@ def node_group(aws, wavelength_subnet):
         return name, wait_for(in_service, 90, what=f"{name} InService")
 
     yield make
-    for name in created:
-        asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    for name in created:  # a test may have deleted its group already
+        if asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
+            asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
         ec2.delete_launch_template(LaunchTemplateName=name)
 
 

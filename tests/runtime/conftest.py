@@ -13,8 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = REPO / "runtime"
-ARTIFACTS = REPO / "model" / "artifacts"
-sys.path.insert(0, str(RUNTIME))
+ARTIFACTS = Path(os.environ.get("EDGEML_TEST_MODEL_DIR", REPO / "model" / "artifacts"))  # candidate models
+sys.path.insert(0, str(RUNTIME))  # edgeml_runtime and package_model
 
 # Sentences far from the decision boundary (int8 flips ~5% of borderline labels; these have a clear margin).
 POSITIVE = [
@@ -41,11 +41,18 @@ class Runtime:
     def __init__(self, tmp_path, **env):
         self.port = free_port()
         self.log_path = tmp_path / f"runtime-{self.port}.log"
-        env = {**os.environ, "PYTHONPATH": str(RUNTIME), "SAGEMAKER_MODEL_DIR": str(ARTIFACTS),
-               "SAGEMAKER_BIND_TO_PORT": str(self.port), "EDGEML_BIND_HOST": "127.0.0.1", **env}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(RUNTIME),
+            "SAGEMAKER_MODEL_DIR": str(ARTIFACTS),
+            "SAGEMAKER_BIND_TO_PORT": str(self.port),
+            "EDGEML_BIND_HOST": "127.0.0.1",
+            **env,
+        }
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "edgeml_runtime", "serve"], env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edgeml_runtime", "serve"], env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"runtime exited: {self.log_path.read_text()}"
@@ -98,8 +105,13 @@ def sagemaker_runtime(runtime):
     as SageMaker's front end forwards it (same body, ContentType and Accept headers)."""
     import boto3
 
-    client = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{runtime.port}",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "sagemaker-runtime",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{runtime.port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
     def to_container(request, **_):
         assert request.url.endswith("/invocations") and "/endpoints/" in request.url

@@ -16,7 +16,7 @@ def invoke(client, body, content_type, accept):
 
 
 def test_ping(runtime):
-    status, headers, body = runtime.request("GET", "/ping")
+    status, _, body = runtime.request("GET", "/ping")
     assert status == 200 and json.loads(body) == {"status": "ok"}
 
 
@@ -69,8 +69,11 @@ def test_long_text_is_truncated_not_rejected(runtime):
 
 
 def test_unicode_text(runtime):
-    status, out = runtime.invoke("Un film magnifique, émouvant et drôle ❤️ — brilliant!".encode(),
-                                 "application/x-text; charset=utf-8", "application/json;verbose")
+    status, out = runtime.invoke(
+        "Un film magnifique, émouvant et drôle ❤️ — brilliant!".encode(),
+        "application/x-text; charset=utf-8",
+        "application/json;verbose",
+    )
     assert status == 200 and out["predicted_label"] in LABELS
 
 
@@ -93,6 +96,7 @@ BAD = [
     ("json-inputs-mixed", "application/json", None, b'{"inputs": ["ok", 3]}', 400),
     ("json-empty-string", "application/json", None, b'{"inputs": ["ok", ""]}', 400),
     ("oversized-body", "application/x-text", None, b"x" * 5000, 413),
+    ("oversized-body-5mb", "application/x-text", None, b"x" * 5_000_000, 413),
     ("too-many-inputs", "application/json", None, json.dumps({"inputs": ["fine"] * 9}).encode(), 413),
 ]
 
@@ -107,8 +111,10 @@ def test_bad_input_gets_4xx_and_server_stays_up(runtime, content_type, accept, b
     assert runtime.invoke(POSITIVE[0].encode())[0] == 200
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/nope", 404), ("POST", "/ping", 405),
-                                                        ("GET", "/invocations", 405), ("POST", "/nope", 404)])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/nope", 404), ("POST", "/ping", 405), ("GET", "/invocations", 405), ("POST", "/nope", 404)],
+)
 def test_unknown_routes(runtime, method, path, status):
     assert runtime.request(method, path, b"" if method == "POST" else None)[0] == status
 
@@ -117,8 +123,11 @@ def test_keep_alive_survives_errors(runtime):
     """One connection (as SageMaker's front end keeps): errors with a read body leave it usable."""
     conn = http.client.HTTPConnection("127.0.0.1", runtime.port, timeout=10)
     try:
-        for body, ctype, status in [(b"fine", "text/csv", 415), (b"{", "application/json", 400),
-                                    (POSITIVE[0].encode(), "application/x-text", 200)] * 2:
+        for body, ctype, status in [
+            (b"fine", "text/csv", 415),
+            (b"{", "application/json", 400),
+            (POSITIVE[0].encode(), "application/x-text", 200),
+        ] * 2:
             assert runtime.request("POST", "/invocations", body, {"Content-Type": ctype}, conn=conn)[0] == status
     finally:
         conn.close()

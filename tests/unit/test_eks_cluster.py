@@ -32,7 +32,8 @@ def test_start_await_idempotent(run, client, uid, subnets):
 
 def test_update_cidrs_and_tags_in_place(run, client, uid, subnets):
     run("eks_cluster", **args(uid, subnets))
-    new = args(uid, subnets, public_access_cidrs=["127.0.0.0/8", "127.1.0.0/16"], tags={"edgeml:deployment": uid, "x": "1"})
+    new = args(uid, subnets, public_access_cidrs=["127.0.0.0/8", "127.1.0.0/16"],
+               tags={"edgeml:deployment": uid, "x": "1"})
     check = run("eks_cluster", check=True, diff=True, **new)
     assert check["changed"] and set(check["updates"]) == {"endpoint_access", "tags"}
     assert check["diff"]["after"]["endpoint_access"]["cidrs"] == ["127.0.0.0/8", "127.1.0.0/16"]

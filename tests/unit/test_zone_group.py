@@ -1,27 +1,29 @@
 """edgeml.wavelength.zone_group: opt-in with wait (needs the lab AWS extension, which delays opt-in)."""
 
+import boto3
+
 SFO, LAS = "us-west-2-wl1-sfo-wlz-1", "us-west-2-wl1-las-wlz-1"
 
 
-def status(client, zone):
-    ec2 = client("ec2")
+def status(aws_url, zone):
+    ec2 = boto3.client("ec2", endpoint_url=aws_url, region_name="us-west-2")
     return ec2.describe_availability_zones(AllAvailabilityZones=True, ZoneNames=[zone])["AvailabilityZones"][0][
         "OptInStatus"]
 
 
-def test_opt_in_waits_and_is_idempotent(lab_only, run, client):
+def test_opt_in_waits_and_is_idempotent(lab_only, run, aws_url):
     # us-west-2-wl1 is used by this test only, so it starts not opted in on a fresh lab.
-    assert status(client, SFO) == "not-opted-in"
+    assert status(aws_url, SFO) == "not-opted-in"
     check = run("zone_group", region="us-west-2", zone_names=[SFO, LAS], check=True, diff=True)
     assert check["changed"] and check["diff"] == {"before": {"us-west-2-wl1": "not-opted-in"},
                                                   "after": {"us-west-2-wl1": "opted-in"}}
-    assert status(client, SFO) == "not-opted-in"
+    assert status(aws_url, SFO) == "not-opted-in"
 
     r = run("zone_group", region="us-west-2", zone_names=[SFO, LAS], wait_timeout=30)
     assert r["changed"]
     assert r["groups"] == [{"group_name": "us-west-2-wl1", "opt_in_status": "opted-in", "changed": True,
                             "zones": [LAS, SFO]}]
-    assert status(client, SFO) == "opted-in"  # waited: no 'opting-in' left
+    assert status(aws_url, SFO) == "opted-in"  # waited: no 'opting-in' left
 
     again = run("zone_group", region="us-west-2", group_names=["us-west-2-wl1"])
     assert not again["changed"] and again["groups"][0]["opt_in_status"] == "opted-in"

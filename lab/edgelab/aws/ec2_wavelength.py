@@ -35,6 +35,7 @@ class WavelengthZone(Zone):
     def __init__(self, region: str, city: str, parent: Zone, types: list[str]):
         super().__init__(f"{region}-wl1-{city}-wlz-1", region, f"{_SHORT[region]}-wl1-{city}-wlz1",
                          zone_type="wavelength-zone")
+        self.zone_name = self.name  # moto serializes ZoneName from Zone.name by class name only
         self.group_name = f"{region}-wl1"
         self.group_long_name = _LONG[region]
         self.network_border_group = self.name
@@ -184,6 +185,9 @@ def run_instances(self, image_id, count, user_data, security_group_names, **kwar
     subnet = self.get_subnet(kwargs["subnet_id"]) if kwargs.get("subnet_id") else None
     zone = wavelength_zone(subnet.availability_zone) if subnet else None
     itype = kwargs.get("instance_type")
+    if kwargs.get("is_instance_type_default") and kwargs.get("launch_template"):
+        itype = self._get_template_from_args(kwargs["launch_template"]).data.get("InstanceType") or itype
+        kwargs["instance_type"], kwargs["is_instance_type_default"] = itype, itype == "m1.small"
     if zone and not kwargs.get("is_instance_type_default") and itype not in zone.instance_types:
         raise EC2ClientError("Unsupported", f"Your requested instance type ({itype}) is not supported in "
                              f"your requested Availability Zone ({zone.name}).")

@@ -26,5 +26,4 @@ def lab_aws_server(**kwargs) -> Iterator[LabAWS]:
 def aws_env(url: str, region: str = "us-east-1") -> dict:
     """Environment variables that make boto3/botocore and amazon.aws use the lab endpoint."""
     return {**config.CREDENTIALS, "AWS_ENDPOINT_URL": url, "AWS_URL": url, "AWS_DEFAULT_REGION": region,
-            "AWS_REGION": region, "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
-            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+            "AWS_REGION": region, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}

@@ -73,6 +73,7 @@ class Agent:
         self.starting: dict[str, podlib.Pod] = {}  # pods whose container is being pulled/created
         self.restarts: dict[str, tuple[int, float]] = {}  # pod container -> (count, last restart time)
         self.written: dict[tuple, str] = {}  # last object/status written to Kubernetes, to skip no-op patches
+        self.doomed: list[podlib.Pod] = []  # pods to stop once the proxy forgot them
 
     # ---- EC2 ----
     def instances(self) -> dict[str, Instance]:
@@ -213,9 +214,16 @@ class Agent:
         return result
 
     def remove_pod(self, pod: podlib.Pod) -> None:
-        docker("rm", "-f", pod.container, check=False)
-        self.restarts.pop(pod.container, None)
-        log.info("pod %s/%s removed", pod.namespace, pod.name)
+        """Stop a pod at the end of this step, after the NodePort backends no longer list it (as endpoints
+        are removed before a pod terminates), so that rolling updates drop no connection."""
+        self.doomed.append(pod)
+
+    def reap(self) -> None:
+        for pod in self.doomed:
+            docker("rm", "-f", pod.container, check=False)
+            self.restarts.pop(pod.container, None)
+            log.info("pod %s/%s removed", pod.namespace, pod.name)
+        self.doomed.clear()
 
     def start_pod(self, pod: podlib.Pod, spec: dict) -> None:
         try:
@@ -355,8 +363,11 @@ class Agent:
     def step(self) -> None:
         instances = self.instances()
         nodes = self.reconcile_nodes(instances)
-        pods = self.reconcile_deployments(nodes, instances)
-        self.reconcile_services(nodes, instances, pods)
+        try:
+            pods = self.reconcile_deployments(nodes, instances)
+            self.reconcile_services(nodes, instances, pods)
+        finally:
+            self.reap()
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         HEARTBEAT.parent.mkdir(parents=True, exist_ok=True)

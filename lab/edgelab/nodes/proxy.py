@@ -44,10 +44,14 @@ class NodePortProxy:
             writer.close()
             return
         self._rr += 1
-        host, port = backends[self._rr % len(backends)]
-        try:
-            up_reader, up_writer = await asyncio.open_connection(host, port)
-        except OSError:
+        for i in range(len(backends)):  # round robin, failing over to the next backend
+            host, port = backends[(self._rr + i) % len(backends)]
+            try:
+                up_reader, up_writer = await asyncio.open_connection(host, port)
+                break
+            except OSError:
+                continue
+        else:
             writer.close()
             return
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))

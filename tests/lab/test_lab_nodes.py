@@ -1,0 +1,171 @@
+"""The node agent against the running lab: user data, Nodes, pods, Deployment status, NodePort, cleanup."""
+
+import json
+import time
+
+import pytest
+import requests
+from edgelab import config
+from edgelab.dockerctl import containers
+from fixtures_cluster import NODECONFIG, WL_ZONE, deployment, mime_user_data, node_port_service, ready_status, wait_for
+
+pytest_plugins = ["fixtures_cluster"]  # fixtures: lab, aws, kube, node_group, test_image
+
+BOOT_SCRIPT = """#!/bin/bash
+set -euo pipefail
+sleep 1
+mkdir -p /var/lib/edgeml/models/m
+echo "ran as $(id -un)" > /var/lib/edgeml/boot-marker
+aws s3 cp s3://lab-test-userdata/model.txt /var/lib/edgeml/models/m/model.txt
+"""
+
+
+@pytest.fixture(scope="module")
+def s3_object(aws):
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="lab-test-userdata")
+    s3.put_object(Bucket="lab-test-userdata", Key="model.txt", Body=b"weights-v1")
+
+
+def instance(aws, instance_id: str) -> dict:
+    return aws("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def test_user_data_runs_before_node_is_ready(aws, kube, node_group, s3_object):
+    _, (instance_id,) = node_group(mime_user_data(BOOT_SCRIPT, nodeconfig=NODECONFIG.format(pool="boot")))
+    node = wait_for(lambda: kube.node(instance_id), 60, what="Node registered")
+    disk = config.NODES_DIR / instance_id / "var-lib-edgeml"
+    # the Node appears only once the user data finished: its side effects are already on the node disk
+    assert (disk / "boot-marker").read_text() == "ran as root\n"
+    assert (disk / "models/m/model.txt").read_text() == "weights-v1"
+    assert ready_status(node) == "True"
+    inst = instance(aws, instance_id)
+    labels = node["metadata"]["labels"]
+    assert node["metadata"]["name"] == inst["PrivateDnsName"]
+    assert labels["topology.kubernetes.io/zone"] == WL_ZONE
+    assert labels["node.kubernetes.io/instance-type"] == "t3.xlarge"
+    assert labels["kubernetes.io/hostname"] == inst["PrivateDnsName"]
+    assert labels["edgeml/pool"] == "boot"  # from --node-labels
+    assert node["spec"]["taints"] == [{"key": "edgeml/dedicated", "value": "boot", "effect": "NoSchedule"}]
+    assert node["spec"]["providerID"] == f"aws:///{WL_ZONE}/{instance_id}"
+    carrier_ip = inst["NetworkInterfaces"][0]["Association"]["CarrierIp"]
+    assert carrier_ip.startswith(config.CARRIER_IP_PREFIX)
+    assert {"type": "ExternalIP", "address": carrier_ip} in node["status"]["addresses"]
+    assert containers(f"edgelab.instance={instance_id}") == [f"edgelab-node-{instance_id}"]
+
+
+def test_failed_user_data_gives_a_not_ready_node(kube, node_group):
+    script = "#!/bin/bash\necho fetching model\necho 'no such object' >&2\nexit 7\n"
+    _, (instance_id,) = node_group(mime_user_data(script, nodeconfig=NODECONFIG.format(pool="fail")))
+    node = wait_for(lambda: kube.node(instance_id), 60, what="Node registered")
+    ready = node["status"]["conditions"][0]
+    assert ready["status"] == "False"
+    assert ready["reason"] == "UserDataFailed"
+    assert "exited 7" in ready["message"] and "no such object" in ready["message"]
+
+
+def test_invalid_nodeconfig_gives_a_not_ready_node(kube, node_group):
+    bad = NODECONFIG.format(pool="bad").replace("    cidr: 10.100.0.0/16\n", "")
+    _, (instance_id,) = node_group(mime_user_data("#!/bin/bash\ntrue\n", nodeconfig=bad))
+    node = wait_for(lambda: kube.node(instance_id), 60, what="Node registered")
+    assert node["status"]["conditions"][0]["reason"] == "NodeConfigInvalid"
+    assert "spec.cluster.cidr is required" in node["status"]["conditions"][0]["message"]
+
+
+def deploy_status(kube, name: str) -> dict:
+    return (kube.get(f"/apis/apps/v1/namespaces/default/deployments/{name}") or {}).get("status") or {}
+
+
+def fetch(url: str) -> dict | None:
+    try:
+        return requests.get(url, timeout=2).json()
+    except (requests.RequestException, ValueError):
+        return None
+
+
+def test_deployment_pod_nodeport_rolling_update_and_cleanup(aws, kube, node_group, s3_object, test_image):
+    name, node_port = "lab-web", 30123
+    asg_name, (instance_id,) = node_group(mime_user_data(BOOT_SCRIPT, nodeconfig=NODECONFIG.format(pool="web")))
+    wait_for(lambda: ready_status(kube.node(instance_id)) == "True", 60, what="Node Ready")
+    carrier_ip = instance(aws, instance_id)["NetworkInterfaces"][0]["Association"]["CarrierIp"]
+    url = f"http://{carrier_ip}:{node_port}/"
+
+    kube.delete(f"/api/v1/namespaces/default/services/{name}")  # leftovers of an interrupted run
+    kube.create("/api/v1/namespaces/default/services", node_port_service(name, node_port))
+    kube.create("/apis/apps/v1/namespaces/default/deployments",
+                deployment(name, test_image, "web", env={"VERSION": "1"}))
+    try:
+        status = wait_for(lambda: (s := deploy_status(kube, name)).get("availableReplicas") == 1 and s, 120,
+                          what="Deployment available")
+        assert status["replicas"] == status["readyReplicas"] == status["updatedReplicas"] == 1
+        assert status["unavailableReplicas"] == 0
+        assert {"type": "Available", "status": "True"}.items() <= status["conditions"][0].items()
+        assert "observedGeneration" not in status  # kmock sets no generation: k8s waits compare None == None
+
+        body = wait_for(lambda: fetch(url), 10, what="NodePort answers")
+        assert body["args"] == ["serve", "--flag"]
+        assert body["version"] == "1"
+        assert body["files"] == {"model.txt": "weights-v1"}  # hostPath /var/lib/edgeml/... from the node disk
+        assert int(body["env"]["SAGEMAKER_BIND_TO_PORT"]) > 0
+        pod = json.loads(requests.get(f"{config.KUBE_URL}/api/v1/namespaces/default/pods", timeout=5).text)["items"]
+        assert [p["status"]["phase"] for p in pod if p["metadata"]["labels"].get("app") == name] == ["Running"]
+
+        # rolling update: the new pod is ready before the old one stops, so the NodePort never fails
+        kube.patch(f"/apis/apps/v1/namespaces/default/deployments/{name}",
+                   {"spec": {"template": deployment(name, test_image, "web", env={"VERSION": "2"})
+                             ["spec"]["template"]}})
+        failures, deadline = 0, time.monotonic() + 90
+        while time.monotonic() < deadline:
+            body = fetch(url)
+            failures += body is None
+            if body and body["version"] == "2" and deploy_status(kube, name).get("replicas") == 1:
+                break
+            time.sleep(0.2)
+        assert body and body["version"] == "2", "rolling update did not complete"
+        assert failures == 0
+        # the old pod stops right after it left the NodePort backends
+        wait_for(lambda: len(containers(f"edgelab.deployment=default/{name}")) == 1, 10, what="old pod stopped")
+        kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
+        wait_for(lambda: not containers(f"edgelab.deployment=default/{name}"), 30, what="pod containers removed")
+        wait_for(lambda: fetch(url) is None, 10, what="NodePort closed")  # no ready pod: the node refuses
+    finally:
+        kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
+        kube.delete(f"/api/v1/namespaces/default/services/{name}")
+
+    # terminating the instances removes node container and Node object
+    aws("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=asg_name, ForceDelete=True)
+    wait_for(lambda: kube.node(instance_id) is None, 60, what="Node deleted")
+    wait_for(lambda: not containers(f"edgelab.instance={instance_id}"), 30, what="node container removed")
+
+
+def test_crashing_pod_keeps_the_deployment_unavailable(kube, node_group, s3_object, test_image):
+    name = "lab-crash"
+    _, (instance_id,) = node_group(mime_user_data(BOOT_SCRIPT, nodeconfig=NODECONFIG.format(pool="crash")))
+    wait_for(lambda: ready_status(kube.node(instance_id)) == "True", 60, what="Node Ready")
+    kube.create("/apis/apps/v1/namespaces/default/deployments",
+                deployment(name, test_image, "crash", env={"CRASH": "1"}))
+    try:
+        wait_for(lambda: deploy_status(kube, name).get("replicas") == 1, 60, what="status written")
+        pods = wait_for(lambda: [p for p in kube.get("/api/v1/namespaces/default/pods")["items"]
+                                 if p["metadata"]["labels"].get("app") == name
+                                 and p["status"]["containerStatuses"][0]["restartCount"] >= 1], 60,
+                        what="pod restarted")
+        assert pods[0]["status"]["conditions"][0]["status"] == "False"
+        status = deploy_status(kube, name)
+        assert status.get("availableReplicas") == 0 and status["unavailableReplicas"] == 1
+        assert status["conditions"][0]["status"] == "False"
+    finally:
+        kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
+
+
+def test_pods_are_not_scheduled_on_untolerated_nodes(kube, node_group, s3_object, test_image):
+    """A pod whose nodeSelector matches no Ready node stays pending: Deployment unavailable, no container."""
+    name = "lab-nowhere"
+    kube.create("/apis/apps/v1/namespaces/default/deployments", deployment(name, test_image, "no-such-pool"))
+    try:
+        status = wait_for(lambda: deploy_status(kube, name).get("replicas") == 1 and deploy_status(kube, name),
+                          30, what="status written")
+        assert status["availableReplicas"] == 0
+        assert not containers(f"edgelab.deployment=default/{name}")
+    finally:
+        kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")

@@ -1,0 +1,163 @@
+"""endpoint_check without the full lab: the lab AWS endpoint in-process (Wavelength subnet, an instance with a carrier
+IP 127.0.1.N), the private Kubernetes API of test_deploy_offline with a Node whose providerID names that instance,
+and a SageMaker-style stand-in model server listening on the carrier IP.
+
+Proves the discovery chain (Node -> providerID -> EC2 instance -> carrier IP), the probe, the table, the JSON
+report, the failure on a wrong prediction and the failure on a zone without a node.
+"""
+
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "lab"), str(Path(__file__).parent)]
+
+from test_deploy_offline import free_port, http
+
+PLAYBOOK = Path(__file__).parent / "playbooks" / "deploy_endpoints.yml"
+ZONE, OTHER_ZONE = "us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1"
+
+
+class Model(BaseHTTPRequestHandler):
+    """Hosting contract stand-in: negative when the text says 'dull', else positive."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        text = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        ok = self.path == "/invocations" and self.headers["Content-Type"] == "application/x-text"
+        label = "negative" if "dull" in text else "positive"
+        body = json.dumps({"labels": ["negative", "positive"], "predicted_label": label}).encode()
+        self.send_response(200 if ok else 415)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def world():
+    from edgelab.aws import LabAWS
+
+    aws = LabAWS(host="127.0.0.1", port=0, delays={"optin": 0}).start()
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=aws.url, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    ec2.modify_availability_zone_group(GroupName="us-east-1-wl1", OptInStatus="opted-in")
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    deadline = time.monotonic() + 30
+    while True:  # the zone group opt-in takes effect asynchronously
+        try:
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24", AvailabilityZone=ZONE)["Subnet"]["SubnetId"]
+            break
+        except ec2.exceptions.ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    ec2.create_launch_template(LaunchTemplateName="edge", LaunchTemplateData={
+        "ImageId": "ami-12c6146b", "InstanceType": "t3.xlarge", "UserData": base64.b64encode(b"#!/bin/bash").decode(),
+        "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": subnet, "AssociateCarrierIpAddress": True}]})
+    [instance] = ec2.run_instances(LaunchTemplate={"LaunchTemplateName": "edge"}, MinCount=1, MaxCount=1)["Instances"]
+    carrier_ip = instance["NetworkInterfaces"][0]["Association"]["CarrierIp"]
+
+    port = free_port()
+    kube = subprocess.Popen([sys.executable, str(Path(__file__).parent / "test_deploy_offline.py"), str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    model = ThreadingHTTPServer((carrier_ip, 0), Model)  # a free port on the carrier IP plays the NodePort
+    threading.Thread(target=model.serve_forever, daemon=True).start()
+    try:
+        assert kube.stdout.readline().strip() == "ready"
+        kube_url = f"http://127.0.0.1:{port}"
+        ready = [{"type": "Ready", "status": "True"}]
+        for name, zone, provider in (("edge-1", ZONE, f"aws:///{ZONE}/{instance['InstanceId']}"),
+                                     ("regional", None, "aws:///us-east-1a/i-0aaaaaaaaaaaaaaaa")):
+            labels = {"topology.kubernetes.io/zone": zone or "us-east-1a", **({"edgeml.io/zone": zone} if zone else {})}
+            http("POST", f"{kube_url}/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
+                 "metadata": {"name": name, "labels": labels}, "spec": {"providerID": provider},
+                 "status": {"conditions": ready}})
+        yield {"aws_url": aws.url, "kube_url": kube_url, "carrier_ip": carrier_ip, "node_port": model.server_port,
+               "instance_id": instance["InstanceId"]}
+    finally:
+        model.shutdown()
+        kube.terminate()
+        kube.wait(10)
+        aws.stop()
+
+
+def run(world, tmp_path, **overrides):
+    variables = {
+        "edge_name": "edgeml",
+        "edge_zones": [ZONE],
+        "edge_models": [{"name": "sentiment", "node_port": world["node_port"]}],
+        "edge_aws_endpoint_url": world["aws_url"],
+        "endpoint_check_k8s_auth": {"host": world["kube_url"], "api_key": "unused", "validate_certs": False},
+        "endpoint_check_requests": 20,
+        "endpoint_check_retries": 1,
+        "endpoint_check_report_path": str(tmp_path / "artifacts" / "endpoints.json"),
+        **overrides,
+    }
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps(variables))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), str(PLAYBOOK), "-e", f"@{extra}"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", proc.stdout)
+    return proc, int(recap.group(1)) if recap else -1
+
+
+def test_endpoints_table_and_report(world, tmp_path):
+    proc, changed = run(world, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert changed == 0  # read-only, the report is an output
+    report = json.loads((tmp_path / "artifacts" / "endpoints.json").read_text())
+    assert report["deployment"] == "edgeml" and report["requests_per_endpoint"] == 20
+    [row] = report["endpoints"]  # the regional node (no edgeml.io/zone label) is not an edge endpoint
+    assert row["zone"] == ZONE and row["carrier_ip"] == world["carrier_ip"]
+    assert row["instance_id"] == world["instance_id"] and row["node_name"] == "edge-1"
+    assert row["port"] == world["node_port"] and row["model"] == "sentiment"
+    assert row["predictions_ok"] is True and row["requests"] == 20
+    assert [p["predicted_label"] for p in row["predictions"]] == ["positive", "negative"]
+    assert 0 < row["p50_ms"] <= row["p99_ms"]
+    header = re.search(r"zone\s+carrier IP\s+port\s+model\s+p50 ms\s+p99 ms\s+predictions", proc.stdout)
+    line = re.search(rf"{ZONE}\s+{re.escape(world['carrier_ip'])}\s+{world['node_port']}\s+sentiment\s+"
+                     rf"{row['p50_ms']:.1f}\s+{row['p99_ms']:.1f}\s+ok", proc.stdout)
+    assert header and line, proc.stdout[-3000:]
+
+
+def test_wrong_prediction_fails_after_the_table(world, tmp_path):
+    samples = [{"text": "A dull, lifeless and painfully boring mess.", "expected_label": "positive"}]
+    proc, _ = run(world, tmp_path, endpoint_check_samples=samples, endpoint_check_requests=2)
+    assert proc.returncode != 0
+    assert "WRONG (got negative)" in proc.stdout
+    assert f"Wrong predictions on: {ZONE}/sentiment" in proc.stdout
+    report = json.loads((tmp_path / "artifacts" / "endpoints.json").read_text())
+    assert report["endpoints"][0]["predictions_ok"] is False
+
+
+def test_zone_without_node_is_a_clear_error(world, tmp_path):
+    proc, _ = run(world, tmp_path, edge_zones=[ZONE, OTHER_ZONE])
+    assert proc.returncode != 0
+    assert f"Zone {OTHER_ZONE}: no Ready node labelled edgeml.io/zone with a carrier IP" in proc.stdout
+
+
+def test_unreachable_endpoint_fails_with_the_url(world, tmp_path):
+    with socket.socket() as s:  # a port on the carrier IP where nothing listens
+        s.bind((world["carrier_ip"], 0))
+        port = s.getsockname()[1]
+    proc, _ = run(world, tmp_path, edge_models=[{"name": "sentiment", "node_port": port}], endpoint_check_timeout=2)
+    assert proc.returncode != 0
+    assert f"POST http://{world['carrier_ip']}:{port}/invocations failed" in proc.stdout

@@ -1,0 +1,296 @@
+"""model_deploy against a private Kubernetes API (kmock) with a stand-in rollout controller; no lab needed.
+
+Proves the role's own logic: check mode reports and stores nothing, converge creates the exact manifests and
+really waits for the rollout, a re-run changes nothing, a change rolls out again, invalid manifests fail before
+anything is applied, and a rollout that never completes fails with the Deployment status.
+
+The API is kmock plus what the role relies on and kmock 0.8 lacks: cluster-scoped Namespace objects, server-side
+dry run (?dryRun=All) and kind/apiVersion in list replies. Run this file as `python test_deploy_offline.py PORT`
+to serve it (the lab's kube service needs the same three behaviours).
+"""
+
+import asyncio
+import copy
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = Path(__file__).parent / "playbooks" / "deploy_model.yml"
+SHA = "a" * 64
+IMAGE = "127.0.0.1:5002/edgeml/sentiment@sha256:" + "b" * 64
+ZONES = ["us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1"]
+ROLLOUT_DELAY = 2.0  # seconds the stand-in controller takes to report a new template as available
+
+
+# ---------------------------------------------------------------------------------------------- the API server
+def serve_kube(port: int) -> None:
+    import aiohttp.web
+    import kmock
+    from kmock._internal import enums, parsing
+    from kmock._internal import k8s as kmock_k8s
+
+    parse_path = parsing.parse_path
+
+    def parse_with_namespaces(path):
+        parts = path.strip("/").split("/")
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) <= 4:  # the Namespace resource itself
+            return parsing.ParsedPath("", "v1", "namespaces", None, parts[3] if len(parts) == 4 else None, None)
+        return parse_path(path)
+
+    def merge(base, patch):  # JSON merge patch (RFC 7386), as kubernetes.core's client-side apply sends
+        if not isinstance(patch, dict) or not isinstance(base, dict):
+            return copy.deepcopy(patch)
+        out = copy.deepcopy(base)
+        for key, value in patch.items():
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = merge(out.get(key), value)
+        return out
+
+    class Emulator(kmock.KubernetesEmulator):
+        async def _serve_list(self, request):  # real lists carry kind and apiVersion (the Python client needs them)
+            result = await super()._serve_list(request)
+            kind = result["items"][0]["kind"] if result["items"] else ""
+            group = f"{request.resource.group}/" if request.resource.group else ""
+            return {"kind": f"{kind}List", "apiVersion": f"{group}{request.resource.version}", **result}
+
+        async def _handle(self, request):
+            writes = (enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE)
+            if not request.params.get("dryRun") or request.action not in writes:
+                return await super()._handle(request)
+            meta = (request.data or {}).get("metadata", {}) if isinstance(request.data, dict) else {}
+            key = (request.resource, request.namespace or meta.get("namespace"), request.name or meta.get("name"))
+            current = self._objects[key].raw if key in self._objects and not self._objects[key].deleted else None
+            if request.action == enums.action.CREATE:
+                if current is not None:
+                    raise kmock_k8s.KubernetesObjectConflictError()
+                return aiohttp.web.json_response(request.data)
+            if current is None:
+                raise kmock_k8s.KubernetesObjectNotFoundError()
+            result = merge(current, request.data) if request.action == enums.action.UPDATE else current
+            return aiohttp.web.json_response(result)
+
+    async def main():
+        parsing.parse_path = parse_with_namespaces
+        emulator = Emulator()
+        emulator.resources.load_bundled()
+        async with emulator, kmock.Server(emulator, host="127.0.0.1", port=port):
+            print("ready", flush=True)
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method: str, url: str, body: dict | None = None):
+    headers = {"Content-Type": "application/merge-patch+json" if method == "PATCH" else "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data, headers, method=method), timeout=5) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
+class Controller(threading.Thread):
+    """Stand-in for the Deployment controller: ROLLOUT_DELAY after a template appears, reports it rolled out.
+    Deployments named in `stuck` never become available."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.seen, self.stuck, self.stop = url, {}, set(), threading.Event()
+
+    def run(self):
+        while not self.stop.wait(0.2):
+            for d in (http("GET", f"{self.url}/apis/apps/v1/deployments") or {}).get("items", []):
+                key = (d["metadata"]["namespace"], d["metadata"]["name"])
+                template = json.dumps(d["spec"]["template"], sort_keys=True)
+                first_seen = self.seen.setdefault((key, template), time.monotonic())
+                done = time.monotonic() - first_seen >= ROLLOUT_DELAY and key[1] not in self.stuck
+                want = d["spec"]["replicas"]
+                status = {"replicas": want, "updatedReplicas": want if done else 0,
+                          "availableReplicas": want if done else 0, "readyReplicas": want if done else 0,
+                          "unavailableReplicas": 0 if done else want}
+                if d.get("status") != status:
+                    http("PATCH", f"{self.url}/apis/apps/v1/namespaces/{key[0]}/deployments/{key[1]}/status",
+                         {"status": status})
+
+
+@pytest.fixture(scope="module")
+def kube():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        url = f"http://127.0.0.1:{port}"
+        controller = Controller(url)
+        controller.start()
+        yield url, controller
+        controller.stop.set()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# ---------------------------------------------------------------------------------------------- running the role
+def inputs(url: str, namespace: str, **overrides) -> dict:
+    data = {
+        "edge_name": "edgeml",
+        "edge_models": [{"name": "sentiment", "model_id": "edgeml-tc-minilm-l6-sentiment-int8", "model_version": "*",
+                         "node_port": 30007, "replicas_per_zone": 1}],
+        "edge_zones": ZONES,
+        "edge_kubernetes_version": "1.33",
+        "edge_nodeport_allowed_cidrs": ["127.0.0.0/8", "198.51.100.0/24"],
+        "model_artifacts_exports": {"sentiment": {
+            "image_uri": "127.0.0.1:5001/edgeml/sentiment-runtime:1.0.0", "args": ["serve"],
+            "environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_MODEL_SERVER_WORKERS": 1},
+            "port": 8080, "readiness_path": "/ping", "content_types": ["application/x-text"],
+            "accept_types": ["application/json;verbose"], "artifact_s3_uri": "s3://bucket/sentiment/model.tar.gz",
+            "artifact_sha256": SHA, "model_id": "edgeml-tc-minilm-l6-sentiment-int8", "model_version": "1.0.0"}},
+        "image_packaging_images": {"sentiment": IMAGE},
+        "model_deploy_k8s_auth": {"host": url, "api_key": "unused", "validate_certs": False},
+        "model_deploy_namespace": namespace,
+        "model_deploy_rollout_poll": 0.5,
+        "model_deploy_rollout_timeout": 30,
+    }
+    data.update(overrides)
+    return data
+
+
+def run_role(tmp_path: Path, variables: dict, *flags: str) -> tuple[subprocess.CompletedProcess, int, float]:
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps(variables))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1")
+    start = time.monotonic()
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), str(PLAYBOOK), "-e", f"@{extra}", *flags],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    elapsed = time.monotonic() - start
+    recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", proc.stdout)
+    return proc, int(recap.group(1)) if recap else -1, elapsed
+
+
+def objects(url: str, namespace: str) -> dict:
+    found = {}
+    for path in ("/apis/apps/v1/deployments", "/api/v1/services", "/apis/networking.k8s.io/v1/networkpolicies"):
+        for item in (http("GET", url + path) or {}).get("items", []):
+            if item["metadata"]["namespace"] == namespace:
+                found[f"{item['kind']}/{item['metadata']['name']}"] = item
+    if http("GET", f"{url}/api/v1/namespaces/{namespace}"):
+        found[f"Namespace/{namespace}"] = True
+    return found
+
+
+# ---------------------------------------------------------------------------------------------- tests
+def test_check_converge_idempotence_update(kube, tmp_path):
+    url, _ = kube
+    ns = "edgeml-cycle"
+    variables = inputs(url, ns)
+
+    proc, changed, _ = run_role(tmp_path, variables, "--check")
+    assert proc.returncode == 0, proc.stdout
+    assert changed == 1, proc.stdout  # the apply task reports the changes...
+    assert objects(url, ns) == {}  # ...and stores nothing
+    assert re.search(r"Wait until each Deployment is rolled out\] \**\n(.*\n)?skipping:", proc.stdout), proc.stdout
+
+    proc, changed, elapsed = run_role(tmp_path, variables)
+    assert proc.returncode == 0, proc.stdout
+    assert changed == 1
+    assert elapsed >= ROLLOUT_DELAY  # the wait really waited for the controller
+    found = objects(url, ns)
+    names = [f"Deployment/sentiment-{z}" for z in ZONES]
+    assert sorted(found) == sorted([f"Namespace/{ns}", "NetworkPolicy/sentiment-ingress", "Service/sentiment", *names])
+    for zone, name in zip(ZONES, names, strict=True):
+        d = found[name]
+        assert d["status"]["availableReplicas"] == 1
+        spec = d["spec"]["template"]["spec"]
+        [c] = spec["containers"]
+        assert c["image"] == IMAGE and c["args"] == ["serve"]
+        assert {e["name"]: e["value"] for e in c["env"]} == {
+            "SAGEMAKER_BIND_TO_PORT": "8080", "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+            "SAGEMAKER_PROGRAM": "inference.py"}
+        assert c["readinessProbe"]["httpGet"] == {"path": "/ping", "port": 8080}
+        assert c["livenessProbe"]["httpGet"] == {"path": "/ping", "port": 8080}
+        assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                        "privileged": False, "capabilities": {"drop": ["ALL"]}}
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert c["resources"]["limits"] and c["resources"]["requests"]
+        assert {"name": "model", "mountPath": "/opt/ml/model", "readOnly": True} in c["volumeMounts"]
+        model_volume = next(v for v in spec["volumes"] if v["name"] == "model")
+        assert model_volume["hostPath"] == {"path": f"/var/lib/edgeml/models/sentiment/{SHA}", "type": "Directory"}
+        assert spec["nodeSelector"] == {"edgeml.io/zone": zone, "topology.kubernetes.io/zone": zone}
+        assert d["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+        assert d["spec"]["selector"]["matchLabels"]["edgeml.io/zone"] == zone
+    svc = found["Service/sentiment"]["spec"]
+    assert svc["type"] == "NodePort" and svc["externalTrafficPolicy"] == "Local"
+    assert svc["ports"][0]["nodePort"] == 30007 and svc["ports"][0]["port"] == 8080
+    netpol = found["NetworkPolicy/sentiment-ingress"]["spec"]
+    allowed = [{"ipBlock": {"cidr": "127.0.0.0/8"}}, {"ipBlock": {"cidr": "198.51.100.0/24"}}]
+    assert netpol["ingress"] == [{"from": allowed, "ports": [{"protocol": "TCP", "port": 8080}]}]
+
+    proc, changed, _ = run_role(tmp_path, variables)
+    assert proc.returncode == 0 and changed == 0, proc.stdout
+    proc, changed, _ = run_role(tmp_path, variables, "--check")
+    assert proc.returncode == 0 and changed == 0, proc.stdout
+
+    # A new artifact version: a new hostPath, rolled out again (and waited for).
+    variables["model_artifacts_exports"]["sentiment"]["artifact_sha256"] = "c" * 64
+    proc, changed, elapsed = run_role(tmp_path, variables)
+    assert proc.returncode == 0 and changed == 1, proc.stdout
+    assert elapsed >= ROLLOUT_DELAY
+    spec = objects(url, ns)[names[0]]["spec"]["template"]["spec"]
+    assert spec["volumes"][0]["hostPath"]["path"] == "/var/lib/edgeml/models/sentiment/" + "c" * 64
+
+
+def test_invalid_manifest_fails_before_apply(kube, tmp_path):
+    url, _ = kube
+    ns = "edgeml-invalid"
+    variables = inputs(url, ns, model_deploy_resources={"requests": {"cpu": "1"}, "limitz": {"cpu": "2"}})
+    proc, _, _ = run_role(tmp_path, variables)
+    assert proc.returncode != 0
+    where = "spec.template.spec.containers.0.resources"
+    assert f"Deployment/{ns}/sentiment-us-east-1-wl1-bos-wlz-1: {where}" in proc.stdout
+    assert "limitz" in proc.stdout
+    assert objects(url, ns) == {}
+
+
+def test_missing_image_is_a_clear_error(kube, tmp_path):
+    url, _ = kube
+    variables = inputs(url, "edgeml-noimage", image_packaging_images={})
+    proc, _, _ = run_role(tmp_path, variables)
+    assert proc.returncode != 0
+    assert "Model sentiment" in proc.stdout and "image_packaging_images['sentiment']" in proc.stdout
+    assert objects(url, "edgeml-noimage") == {}
+
+
+def test_stuck_rollout_fails_with_the_status(kube, tmp_path):
+    url, controller = kube
+    ns = "edgeml-stuck"
+    controller.stuck.add("sentiment-us-east-1-wl1-nyc-wlz-1")
+    variables = inputs(url, ns, model_deploy_rollout_timeout=3)
+    proc, _, _ = run_role(tmp_path, variables)
+    assert proc.returncode != 0
+    assert "Rollout not complete after about 3 s" in proc.stdout
+    assert "sentiment-us-east-1-wl1-nyc-wlz-1 (replicas 1, updated 0, available 0 of 1" in proc.stdout
+
+
+if __name__ == "__main__":
+    serve_kube(int(sys.argv[1]))
