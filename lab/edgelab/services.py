@@ -142,6 +142,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
 
 def dockerd_command() -> list[str]:
     root = Path(DOCKER_SOCK).parent
+    root.mkdir(parents=True, exist_ok=True)
     # 127.0.0.0/8 registries are insecure (plain http) for dockerd by default; listed for clarity.
     return ["dockerd", "--host", config.DOCKER_HOST, "--data-root", str(config.DOCKER_DATA_ROOT),
             "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"), "--bridge=none",

@@ -7,6 +7,8 @@ import pytest
 import requests
 from edgelab import config
 from edgelab.dockerctl import containers
+
+pytest.register_assert_rewrite("fixtures_cluster")  # it is also a plugin (see pytest_plugins)
 from fixtures_cluster import NODECONFIG, WL_ZONE, deployment, mime_user_data, node_port_service, ready_status, wait_for
 
 pytest_plugins = ["fixtures_cluster"]  # fixtures: lab, aws, kube, node_group, test_image
@@ -76,6 +78,14 @@ def deploy_status(kube, name: str) -> dict:
     return (kube.get(f"/apis/apps/v1/namespaces/default/deployments/{name}") or {}).get("status") or {}
 
 
+def k8s_wait_ready(kube, name: str) -> bool:
+    """What `kubernetes.core.k8s wait: true` checks for a Deployment, on the stored object."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.waiter import deployment_ready
+    from kubernetes.dynamic.resource import ResourceInstance
+
+    return deployment_ready(ResourceInstance(None, kube.get(f"/apis/apps/v1/namespaces/default/deployments/{name}")))
+
+
 def fetch(url: str) -> dict | None:
     try:
         return requests.get(url, timeout=2).json()
@@ -101,6 +111,7 @@ def test_deployment_pod_nodeport_rolling_update_and_cleanup(aws, kube, node_grou
         assert status["unavailableReplicas"] == 0
         assert {"type": "Available", "status": "True"}.items() <= status["conditions"][0].items()
         assert "observedGeneration" not in status  # kmock sets no generation: k8s waits compare None == None
+        assert k8s_wait_ready(kube, name)
 
         body = wait_for(lambda: fetch(url), 10, what="NodePort answers")
         assert body["args"] == ["serve", "--flag"]
@@ -154,6 +165,7 @@ def test_crashing_pod_keeps_the_deployment_unavailable(kube, node_group, s3_obje
         status = deploy_status(kube, name)
         assert status.get("availableReplicas") == 0 and status["unavailableReplicas"] == 1
         assert status["conditions"][0]["status"] == "False"
+        assert not k8s_wait_ready(kube, name)
     finally:
         kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 from edgelab import catalog, catalog_spec, config
+
+pytest.register_assert_rewrite("fixtures_cluster")  # it is also a plugin (see pytest_plugins)
 from fixtures_cluster import REPO, run_lab
 
 pytest_plugins = ["fixtures_cluster"]

@@ -7,8 +7,11 @@ in-memory AWS and Kubernetes state.
 import socket
 import time
 
+import pytest
 from edgelab import config, services
 from edgelab.dockerctl import containers
+
+pytest.register_assert_rewrite("fixtures_cluster")  # it is also a plugin (see pytest_plugins)
 from fixtures_cluster import run_lab
 
 pytest_plugins = ["fixtures_cluster"]
