@@ -11,14 +11,14 @@ description:
   - Calls ECR C(GetAuthorizationToken) and returns the credentials in the forms registry clients
     use (user/password, and a containers C(auth.json) C(auths) mapping), so that images can be
     copied without the AWS CLI or a Docker daemon.
-  - Read-only; never reports a change. The result holds secrets: register it on a task with C(no_log).
+  - Read-only, never reports a change. The result holds secrets, so register it on a task with C(no_log).
 author:
   - edgeml.wavelength contributors
 options:
   registry_ids:
     description:
-      - AWS account ids of the registries (for example V(763104351884) for the SageMaker/JumpStart
-        deep learning containers). Defaults to the caller's own registry.
+      - AWS account ids of the registries, for example V(763104351884) for the SageMaker and JumpStart
+        deep learning containers. Defaults to the caller's own registry.
     type: list
     elements: str
     default: []
@@ -38,26 +38,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 registries:
-  description: One entry per registry.
+  description:
+    - One entry per registry, with keys C(registry) (host as used in image references, no scheme),
+      C(username) (always C(AWS)), C(password) (secret) and C(expires_at) (ISO 8601).
   returned: always
   type: list
   elements: dict
-  contains:
-    registry:
-      description: Registry host (no scheme), as used in image references.
-      type: str
-      sample: 123456789012.dkr.ecr.us-east-1.amazonaws.com
-    username:
-      description: Always C(AWS).
-      type: str
-    password:
-      description: The registry password (secret).
-      type: str
-    expires_at:
-      description: Expiry time of the token (ISO 8601).
-      type: str
 auths:
-  description: Mapping registry host -> {auth} for a containers-auth.json / docker config.json file (secret).
+  description: Mapping of registry host to its auth entry, the C(auths) of a containers-auth.json or docker config.json file (secret).
   returned: always
   type: dict
 """

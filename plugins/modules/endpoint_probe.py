@@ -12,7 +12,7 @@ description:
     returned C(predicted_label) with the expected one.
   - Then sends O(requests) timed requests (samples in turn, one at a time, a new connection each, as a
     device would) and reports latency percentiles computed with the nearest-rank method over all of them.
-  - Read-only: never reports a change; safe in check mode (it only sends inference requests).
+  - Read-only, never reports a change; safe in check mode (it only sends inference requests).
   - A request that fails (connection error, timeout, HTTP status other than 200, body that is not JSON)
     makes the module fail with the URL and the reason.
 author:

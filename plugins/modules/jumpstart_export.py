@@ -9,7 +9,7 @@ short_description: Resolve a SageMaker JumpStart model and copy its artifact int
 version_added: 0.1.0
 description:
   - Resolves a SageMaker JumpStart model for a region and an instance type with the SageMaker SDK's own
-    JumpStart code (C(sagemaker-core)): the inference image URI, the model artifact (prepacked tarball,
+    JumpStart code (C(sagemaker-core)) - the inference image URI, the model artifact (prepacked tarball,
     tarball plus script bundle, or S3 prefix), the default environment and the content/accept types.
   - Copies the artifact into O(bucket) as one C(model.tar.gz), repacked the way SageMaker repacks
     network-isolated models (model files at the archive root, the script bundle under C(code/)).

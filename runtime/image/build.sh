@@ -21,9 +21,15 @@ UID_GID=10001
 pins=$(grep -E '^(onnxruntime|tokenizers|numpy)==' "$repo/requirements.txt" | sort)
 [ "$(echo "$pins" | wc -l)" = 3 ] || { echo "requirements.txt must pin onnxruntime, tokenizers, numpy" >&2; exit 1; }
 
+# One build at a time (tests and the lab may call this concurrently); the loser then finds the image current.
+mkdir -p "$CACHE_DIR"
+exec 9>"$CACHE_DIR/.lock"
+flock 9
+
 digest=$( { echo "$pins"; echo "$SUITE $APT_PACKAGES"; cat "$here/build.sh";
             cd "$repo/runtime" && find edgeml_runtime -name '*.py' | sort | xargs sha256sum; } | sha256sum | cut -c1-64)
 current=$(docker image inspect -f '{{index .Config.Labels "edgeml.input-digest"}}' "$IMAGE" 2>/dev/null || true)
+previous=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 if [ "${FORCE:-0}" != 1 ] && [ "$current" = "$digest" ]; then
   echo "$IMAGE is up to date (input digest $digest)" >&2
   docker image inspect -f '{{.Id}}' "$IMAGE"
@@ -35,7 +41,6 @@ mirror=${DEBIAN_MIRROR:-$(grep -hoE '^(URIs:|deb) *http[^ ]*debian/?' /etc/apt/s
 mirror=${mirror:-http://deb.debian.org/debian}
 
 # 1. Base rootfs, cached as a tarball keyed by suite + package list (debootstrap takes a minute or two).
-mkdir -p "$CACHE_DIR"
 base="$CACHE_DIR/base-$(echo "$SUITE $APT_PACKAGES $mirror" | sha256sum | cut -c1-16).tar"
 work=$(mktemp -d "$CACHE_DIR/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -93,4 +98,7 @@ docker import \
   --change "LABEL edgeml.input-digest=$digest org.opencontainers.image.title=edgeml-sentiment-runtime org.opencontainers.image.version=1.0.0" \
   --message "edgeml sentiment runtime (input digest $digest)" \
   "$work/rootfs.tar" "$IMAGE" >/dev/null
-docker image inspect -f '{{.Id}}' "$IMAGE"
+new=$(docker image inspect -f '{{.Id}}' "$IMAGE")
+# Drop the image this build replaced (if nothing uses it), so rebuilds do not pile up dangling layers.
+[ -n "$previous" ] && [ "$previous" != "$new" ] && docker rmi "$previous" >/dev/null 2>&1 || true
+echo "$new"
