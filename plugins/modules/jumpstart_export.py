@@ -46,8 +46,14 @@ options:
   prefix:
     description:
       - Key prefix of the copy; the object is C(<prefix>model.tar.gz).
-      - Defaults to C(jumpstart/<model_id>/<resolved version>/).
+      - Defaults to C(<base_prefix><model_id>/<resolved version>/).
     type: str
+  base_prefix:
+    description:
+      - Root of the default versioned prefix, used when O(prefix) is not set.
+      - Lets one IAM policy scope read access to everything a deployment exported (for example C(edgeml/jumpstart/)).
+    type: str
+    default: jumpstart/
   encryption:
     description: Server-side encryption of the copy.
     type: str
@@ -315,6 +321,7 @@ def main():
         instance_type=dict(type="str", required=True),
         bucket=dict(type="str", required=True),
         prefix=dict(type="str"),
+        base_prefix=dict(type="str", default="jumpstart/"),
         encryption=dict(type="str", choices=["AES256", "aws:kms"], default="AES256"),
         encryption_key_id=dict(type="str", no_log=False),
         jumpstart_environment=dict(type="dict", default={}),
@@ -337,7 +344,7 @@ def main():
     except ImportError as e:
         module.fail_json(msg=f"the SageMaker SDK's JumpStart code is required: pip install sagemaker-core ({e})")
 
-    prefix = p["prefix"] if p["prefix"] is not None else f"jumpstart/{p['model_id']}/{resolved['model_version']}/"
+    prefix = p["prefix"] if p["prefix"] is not None else f"{p['base_prefix']}{p['model_id']}/{resolved['model_version']}/"
     key = posixpath.join(prefix.strip("/"), ARTIFACT_NAME) if prefix.strip("/") else ARTIFACT_NAME
     bucket = p["bucket"]
     artifact_uri = f"s3://{bucket}/{key}"
