@@ -9,7 +9,7 @@ export DOCKER_HOST ?= unix:///run/edgelab/docker.sock
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv system-deps lab-up lab-down lab-status demo site teardown test lint unit lab-test e2e molecule bench clean
+.PHONY: help venv system-deps lab-up lab-down lab-status demo site teardown test lint unit lab-test molecule bench ee clean
 
 help:
 	@echo "make demo | make test | make lab-up | make lab-down | make teardown | make bench | make lint"
@@ -53,14 +53,18 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ansible-lint
 
+# Tests that need no lab (the AWS endpoint they use runs in-process on a free loopback port).
 unit: venv
-	$(BIN)/pytest -q tests/unit tests/model tests/runtime
+	$(BIN)/pytest -q tests/unit tests/model tests/awx
 
+# Tests on the running lab; tests/lab goes last because its lifecycle test restarts the lab.
 lab-test: lab-up
-	$(BIN)/pytest -q tests/lab tests/roles
+	$(BIN)/pytest -q tests/runtime tests/roles
+	$(BIN)/pytest -q tests/lab
 
-molecule: lab-up
-	cd . && $(BIN)/molecule test -s default
+# Molecule brings the lab up itself and takes it down after teardown.
+molecule: system-deps venv
+	$(BIN)/molecule test -s default
 
 test: system-deps venv lint unit lab-test molecule
 
@@ -68,6 +72,11 @@ bench: lab-up
 	$(PY) bench/runtime_bench.py
 	$(PY) bench/lab_startup.py
 	$(PY) bench/converge_bench.py
+
+# Execution environment for AWX/AAP (needs a container engine with access to the base image registry).
+ee: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path dist .
+	$(BIN)/ansible-builder build -f awx/execution-environment.yml -t edgeml-wavelength-ee:0.1.0
 
 clean: lab-down
 	rm -rf .lab .collections

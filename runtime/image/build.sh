@@ -59,7 +59,7 @@ fi
 lib="$root/opt/edgeml/lib"
 mkdir -p "$lib"
 # shellcheck disable=SC2086
-python3 -m pip install -q --no-deps --only-binary=:all: --no-compile --target "$lib" \
+python3 -m pip install -q --root-user-action=ignore --no-deps --only-binary=:all: --no-compile --target "$lib" \
   --python-version 3.11 --implementation cp --abi cp311 --platform manylinux_2_28_x86_64 \
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 $pins 2>&1 | grep -v '^WARNING: Location' >&2 || true
 for p in onnxruntime tokenizers numpy; do [ -d "$lib/$p" ] || { echo "pip did not install $p" >&2; exit 1; }; done

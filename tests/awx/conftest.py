@@ -8,7 +8,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "lab"))
 
-from edgelab.aws.testing import lab_aws_server  # noqa: E402
+from edgelab.aws.testing import lab_aws_server
 
 
 @pytest.fixture(scope="session")

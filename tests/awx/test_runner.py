@@ -1,4 +1,4 @@
-"""Run a job template's playbook under ansible-runner the way AWX launches it: project dir, inventory, survey extravars."""
+"""Run job template playbooks under ansible-runner the way AWX launches them (project, inventory, extravars)."""
 
 import os
 import subprocess
@@ -36,7 +36,8 @@ def test_zones_stage_runs_under_ansible_runner(lab_aws, tmp_path):
         playbook="playbooks/zones.yml",
         inventory=str(REPO / "inventories" / "lab"),
         extravars=extravars,
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                 "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
         quiet=True,
     )
     assert result.status == "successful", result.stdout.read()
@@ -55,8 +56,8 @@ def test_execution_environment_definition_builds_a_context(tmp_path):
     assert list(dist.glob("edgeml-wavelength-*.tar.gz"))
     context = tmp_path / "context"
     subprocess.run([Path(sys.executable).parent / "ansible-builder", "create", "-f",
-                    str(REPO / "awx" / "execution-environment.yml"), "--context", str(context), "--output-filename", "Containerfile"],
-                   check=True, capture_output=True)
+                    str(REPO / "awx" / "execution-environment.yml"), "--context", str(context),
+                    "--output-filename", "Containerfile"], check=True, capture_output=True)
     containerfile = (context / "Containerfile").read_text()
     assert "ansible-galaxy collection install --no-deps /build/collection/edgeml-wavelength-" in containerfile
     assert "sagemaker-core==2.27.0" in (context / "_build" / "requirements.txt").read_text()
