@@ -1,6 +1,7 @@
 """The lab Kubernetes API: kmock's in-memory emulator with the bundled resource catalogue on 127.0.0.1:6443.
 
-Run with `python -m edgelab.kube [--host H] [--port P]` (prints "kmock Kubernetes API on URL" when serving).
+Run with `python -m edgelab.kube [--host H] [--port P]` (prints "kmock Kubernetes API on URL" when serving;
+port 0 = a free port); tests use `subprocess_server()`.
 kmock stores objects as given; `LabEmulator` adds what kubernetes.core and the Python client rely on:
 - Namespace objects (/api/v1/namespaces[/name]); deleting a Namespace deletes the objects in it.
 - Writes (create, merge/JSON patch, PUT replace, delete) set metadata.uid, creationTimestamp, resourceVersion
@@ -14,11 +15,16 @@ Lab limits: status is not separated from the main resource; finalizers are ignor
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import datetime
+import os
 import re
 import signal
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
 
 import aiohttp.web
 import kmock
@@ -29,6 +35,7 @@ from edgelab import config
 
 WRITES = (enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE)
 REQUEST_LOG = 100  # kmock keeps every request (and error) for test assertions; a long-lived server must not
+READY = "kmock Kubernetes API on"
 NOT_COMPARED = ("resourceVersion", "generation", "managedFields")
 
 _kmock_parse_path = parsing.parse_path
@@ -219,9 +226,25 @@ async def serve(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with emulator, kmock.Server(emulator, host=host, port=port):
-        print(f"kmock Kubernetes API on http://{host}:{port}", flush=True)
+    async with emulator, kmock.Server(emulator, host=host, port=port or None) as server:
+        print(f"{READY} http://{host}:{server.port}", flush=True)  # port 0: a free port, printed here
         await stop.wait()
+
+
+@contextlib.contextmanager
+def subprocess_server(host: str = "127.0.0.1") -> Iterator[str]:
+    """A private API server on a free port (for tests that must not share the lab's); yields its URL."""
+    env = {**os.environ, "PYTHONPATH": str(config.REPO / "lab")}
+    proc = subprocess.Popen([sys.executable, "-m", "edgelab.kube", "--host", host, "--port", "0"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith(READY):
+            raise RuntimeError(f"edgelab.kube did not start: {line!r}")
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def main() -> None:

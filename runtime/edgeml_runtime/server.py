@@ -13,6 +13,7 @@ Each request logs one JSON line (latency_ms) on stdout. SIGTERM: stop accepting,
 (at most EDGEML_GRACE_SECONDS), exit 0.
 """
 
+import collections
 import json
 import os
 import signal
@@ -25,6 +26,31 @@ from .model import SentimentModel
 
 JSON = "application/json"
 DISCARD_LIMIT = 6 * 1024 * 1024  # SageMaker's max InvokeEndpoint payload
+
+
+class FifoSlots:
+    """A counting semaphore that serves waiters in arrival order: a freed slot is handed to the oldest
+    waiter, so a request arriving later cannot barge ahead (threading.Semaphore can, which stretches p99)."""
+
+    def __init__(self, n):
+        self._free, self._lock, self._waiters = n, threading.Lock(), collections.deque()
+
+    def __enter__(self):
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return
+            baton = threading.Lock()
+            baton.acquire()
+            self._waiters.append(baton)
+        baton.acquire()  # released by __exit__ of the request that hands us its slot
+
+    def __exit__(self, *exc):
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._free += 1
 
 
 class HTTPError(Exception):
@@ -123,37 +149,39 @@ class Handler(BaseHTTPRequestHandler):
 
     def _reply(self, code, doc, content_type=JSON):
         data = json.dumps(doc, separators=(",", ":")).encode()
-        self.send_response(code)
+        self.send_response_only(code)  # headers are buffered until flush_headers
+        self.send_header("Date", self.date_time_string())
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         if self.close_connection or self.server.draining:
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(data)
+        self._headers_buffer.extend((b"\r\n", data))  # one send() for head and body
+        self.flush_headers()
 
     def _handle(self, route):
         t0 = time.perf_counter()
-        self.server.track(+1)
-        n, code = 0, 500
+        self.server.track(+1)  # until the reply is written and logged: SIGTERM drains in-flight requests
         try:
-            n, code, doc = route()
-        except HTTPError as e:
-            code, doc = e.code, {"error": e.message, "code": e.code}
-        except Exception as e:
-            code, doc = 500, {"error": f"internal error: {type(e).__name__}", "code": 500}
-            self.server.log(level="error", event="exception", error=repr(e))
+            n, code = 0, 500
+            try:
+                n, code, doc = route()
+            except HTTPError as e:
+                code, doc = e.code, {"error": e.message, "code": e.code}
+            except Exception as e:
+                code, doc = 500, {"error": f"internal error: {type(e).__name__}", "code": 500}
+                self.server.log(level="error", event="exception", error=repr(e))
+            self._reply(code, doc)
+            self.server.log(
+                event="request",
+                method=self.command,
+                path=self.path,
+                status=code,
+                inputs=n,
+                latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+            )
         finally:
             self.server.track(-1)
-        self._reply(code, doc)
-        self.server.log(
-            event="request",
-            method=self.command,
-            path=self.path,
-            status=code,
-            inputs=n,
-            latency_ms=round((time.perf_counter() - t0) * 1000, 3),
-        )
 
     def do_GET(self):
         self._handle(self._get)
@@ -211,7 +239,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self, cfg, model, log=sys.stdout):
         self.cfg, self.model, self._log = cfg, model, log
         self.draining = False
-        self.slots = threading.Semaphore(max(1, cfg["max_concurrency"] // max(1, cfg["intra_op_threads"])))
+        self.slots = FifoSlots(max(1, cfg["max_concurrency"] // max(1, cfg["intra_op_threads"])))
         self._inflight = 0
         self._idle = threading.Condition()
         self._log_lock = threading.Lock()

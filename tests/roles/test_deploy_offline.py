@@ -1,20 +1,17 @@
-"""model_deploy against a private Kubernetes API (kmock) with a stand-in rollout controller; no lab needed.
+"""model_deploy against a private lab Kubernetes API (edgelab.kube on a free port) with a stand-in rollout
+controller; no running lab needed.
 
 Proves the role's own logic: check mode reports and stores nothing, converge creates the exact manifests and
 really waits for the rollout, a re-run changes nothing, a change rolls out again, invalid manifests fail before
 anything is applied, and a rollout that never completes fails with the Deployment status.
 
-The API is kmock plus what the role relies on and kmock 0.8 lacks: cluster-scoped Namespace objects, server-side
-dry run (?dryRun=All) and kind/apiVersion in list replies. Run this file as `python test_deploy_offline.py PORT`
-to serve it (the lab's kube service needs the same three behaviours).
+The server is the lab's own (edgelab.kube: Namespaces, server-side dry run, typed lists, generation), started
+privately so that the stand-in controller below does not fight the lab's node agent.
 """
 
-import asyncio
-import copy
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +22,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "lab"))
+
+from edgelab import kube as labkube
+
 PLAYBOOK = Path(__file__).parent / "playbooks" / "deploy_model.yml"
 SHA = "a" * 64
 IMAGE = "127.0.0.1:5002/edgeml/sentiment@sha256:" + "b" * 64
@@ -33,71 +34,6 @@ ROLLOUT_DELAY = 2.0  # seconds the stand-in controller takes to report a new tem
 
 
 # ---------------------------------------------------------------------------------------------- the API server
-def serve_kube(port: int) -> None:
-    import aiohttp.web
-    import kmock
-    from kmock._internal import enums, parsing
-    from kmock._internal import k8s as kmock_k8s
-
-    parse_path = parsing.parse_path
-
-    def parse_with_namespaces(path):
-        parts = path.strip("/").split("/")
-        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) <= 4:  # the Namespace resource itself
-            return parsing.ParsedPath("", "v1", "namespaces", None, parts[3] if len(parts) == 4 else None, None)
-        return parse_path(path)
-
-    def merge(base, patch):  # JSON merge patch (RFC 7386), as kubernetes.core's client-side apply sends
-        if not isinstance(patch, dict) or not isinstance(base, dict):
-            return copy.deepcopy(patch)
-        out = copy.deepcopy(base)
-        for key, value in patch.items():
-            if value is None:
-                out.pop(key, None)
-            else:
-                out[key] = merge(out.get(key), value)
-        return out
-
-    class Emulator(kmock.KubernetesEmulator):
-        async def _serve_list(self, request):  # real lists carry kind and apiVersion (the Python client needs them)
-            result = await super()._serve_list(request)
-            kind = result["items"][0]["kind"] if result["items"] else ""
-            group = f"{request.resource.group}/" if request.resource.group else ""
-            return {"kind": f"{kind}List", "apiVersion": f"{group}{request.resource.version}", **result}
-
-        async def _handle(self, request):
-            writes = (enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE)
-            if not request.params.get("dryRun") or request.action not in writes:
-                return await super()._handle(request)
-            meta = (request.data or {}).get("metadata", {}) if isinstance(request.data, dict) else {}
-            key = (request.resource, request.namespace or meta.get("namespace"), request.name or meta.get("name"))
-            current = self._objects[key].raw if key in self._objects and not self._objects[key].deleted else None
-            if request.action == enums.action.CREATE:
-                if current is not None:
-                    raise kmock_k8s.KubernetesObjectConflictError()
-                return aiohttp.web.json_response(request.data)
-            if current is None:
-                raise kmock_k8s.KubernetesObjectNotFoundError()
-            result = merge(current, request.data) if request.action == enums.action.UPDATE else current
-            return aiohttp.web.json_response(result)
-
-    async def main():
-        parsing.parse_path = parse_with_namespaces
-        emulator = Emulator()
-        emulator.resources.load_bundled()
-        async with emulator, kmock.Server(emulator, host="127.0.0.1", port=port):
-            print("ready", flush=True)
-            await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def http(method: str, url: str, body: dict | None = None):
     headers = {"Content-Type": "application/merge-patch+json" if method == "PATCH" else "application/json"}
     data = json.dumps(body).encode() if body is not None else None
@@ -126,7 +62,8 @@ class Controller(threading.Thread):
                 first_seen = self.seen.setdefault((key, template), time.monotonic())
                 done = time.monotonic() - first_seen >= ROLLOUT_DELAY and key[1] not in self.stuck
                 want = d["spec"]["replicas"]
-                status = {"replicas": want, "updatedReplicas": want if done else 0,
+                status = {"observedGeneration": d["metadata"]["generation"],  # seen at once, rolled out later
+                          "replicas": want, "updatedReplicas": want if done else 0,
                           "availableReplicas": want if done else 0, "readyReplicas": want if done else 0,
                           "unavailableReplicas": 0 if done else want}
                 if d.get("status") != status:
@@ -136,18 +73,11 @@ class Controller(threading.Thread):
 
 @pytest.fixture(scope="module")
 def kube():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, str(port)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        url = f"http://127.0.0.1:{port}"
+    with labkube.subprocess_server() as url:
         controller = Controller(url)
         controller.start()
         yield url, controller
         controller.stop.set()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 # ---------------------------------------------------------------------------------------------- running the role
@@ -175,17 +105,27 @@ def inputs(url: str, namespace: str, **overrides) -> dict:
     return data
 
 
-def run_role(tmp_path: Path, variables: dict, *flags: str) -> tuple[subprocess.CompletedProcess, int, float]:
+def run_role(tmp_path: Path, variables: dict, *flags: str,
+             playbook: Path = PLAYBOOK) -> tuple[subprocess.CompletedProcess, int, float]:
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps(variables))
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                ANSIBLE_NOCOLOR="1")
     start = time.monotonic()
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), str(PLAYBOOK), "-e", f"@{extra}", *flags],
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), str(playbook), "-e", f"@{extra}", *flags],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     elapsed = time.monotonic() - start
     recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", proc.stdout)
     return proc, int(recap.group(1)) if recap else -1, elapsed
+
+
+@pytest.fixture(scope="module")
+def aws(kube):
+    """The lab AWS endpoint (in-process) whose EKS clusters have the private Kubernetes API as endpoint."""
+    from edgelab.aws.testing import lab_aws_server
+
+    with lab_aws_server(kube_url=kube[0]) as server:
+        yield server.url
 
 
 def objects(url: str, namespace: str) -> dict:
@@ -292,5 +232,64 @@ def test_stuck_rollout_fails_with_the_status(kube, tmp_path):
     assert "sentiment-us-east-1-wl1-nyc-wlz-1 (replicas 1, updated 0, available 0 of 1" in proc.stdout
 
 
-if __name__ == "__main__":
-    serve_kube(int(sys.argv[1]))
+
+def test_prune_and_teardown(kube, aws, tmp_path):
+    import boto3
+
+    url, _ = kube
+    ns, name = "edgeml-prune", "prunetest"
+    two = inputs(url, ns, edge_name=name)  # two models in two zones
+    two["edge_models"].append({**two["edge_models"][0], "name": "other", "node_port": 30008})
+    two["model_artifacts_exports"]["other"] = two["model_artifacts_exports"]["sentiment"]
+    two["image_packaging_images"]["other"] = IMAGE
+    proc, changed, _ = run_role(tmp_path, two)
+    assert proc.returncode == 0 and changed == 1, proc.stdout
+    assert len(objects(url, ns)) == 1 + 2 * 2 + 2 * 2  # Namespace, 2 Services + 2 NetworkPolicies, 4 Deployments
+    # Another deployment's object (same kinds, other edge_name): neither pruning nor teardown may touch it.
+    neighbour = {"apiVersion": "apps/v1", "kind": "Deployment",
+                 "metadata": {"name": "sentiment-us-east-1-wl1-nyc-wlz-1", "namespace": "edgeml-neighbour",
+                              "labels": {"edgeml.io/deployment": "neighbour",
+                                         "app.kubernetes.io/managed-by": "edgeml.wavelength"}},
+                 "spec": {"replicas": 1, "template": {"spec": {"containers": []}}}}
+    http("POST", f"{url}/apis/apps/v1/namespaces/edgeml-neighbour/deployments", neighbour)
+
+    # One model in one zone: the other zone's Deployments and the other model's objects are pruned.
+    one = inputs(url, ns, edge_name=name, edge_zones=ZONES[:1])
+    proc, changed, _ = run_role(tmp_path, one, "--check")
+    assert proc.returncode == 0 and changed == 1, proc.stdout  # the prune task reports...
+    assert len(objects(url, ns)) == 9  # ...and deletes nothing
+    proc, changed, _ = run_role(tmp_path, one)
+    assert proc.returncode == 0 and changed == 1, proc.stdout
+    assert sorted(objects(url, ns)) == [f"Deployment/sentiment-{ZONES[0]}", f"Namespace/{ns}",
+                                        "NetworkPolicy/sentiment-ingress", "Service/sentiment"]
+    proc, changed, _ = run_role(tmp_path, one)
+    assert proc.returncode == 0 and changed == 0, proc.stdout
+
+    # Teardown: check mode with explicit access reports and deletes nothing.
+    teardown = {"edge_name": name, "edge_aws_endpoint_url": aws, "model_deploy_k8s_auth": one["model_deploy_k8s_auth"]}
+    absent = Path(__file__).parent / "playbooks" / "deploy_absent.yml"
+    proc, changed, _ = run_role(tmp_path, teardown, "--check", playbook=absent)
+    assert proc.returncode == 0 and changed == 2, proc.stdout  # objects, then the Namespace
+    assert len(objects(url, ns)) == 4
+
+    # Teardown through the EKS cluster (a fresh token from edgeml.wavelength.eks_kubeconfig), as teardown.yml does.
+    eks = boto3.client("eks", region_name="us-east-1", endpoint_url=aws, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    eks.create_cluster(name=name, roleArn="arn:aws:iam::123456789012:role/x", resourcesVpcConfig={})
+    deadline = time.monotonic() + 30
+    while eks.describe_cluster(name=name)["cluster"]["status"] != "ACTIVE" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    teardown["model_deploy_k8s_auth"] = {}
+    proc, changed, _ = run_role(tmp_path, teardown, playbook=absent)
+    assert proc.returncode == 0 and changed == 2, proc.stdout
+    assert objects(url, ns) == {}
+    assert http("GET", f"{url}/apis/apps/v1/namespaces/edgeml-neighbour/deployments/{neighbour['metadata']['name']}")
+    assert "k8s-aws-v1." not in proc.stdout  # the EKS token is a credential (no_log)
+    proc, changed, _ = run_role(tmp_path, teardown, playbook=absent)
+    assert proc.returncode == 0 and changed == 0, proc.stdout
+
+    # No cluster at all (already deleted): nothing to do, no error.
+    proc, changed, _ = run_role(tmp_path, {**teardown, "model_deploy_cluster_name": "no-such-cluster"},
+                                playbook=absent)
+    assert proc.returncode == 0 and changed == 0, proc.stdout
+    assert "Delete the Namespace" in proc.stdout and "skipping" in proc.stdout
