@@ -9,7 +9,7 @@ export DOCKER_HOST ?= unix:///run/edgelab/docker.sock
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv system-deps lab-up lab-down lab-status demo site teardown test lint unit lab-test molecule bench ee clean
+.PHONY: help venv system-deps lab-up lab-down lab-status demo site teardown test lint unit lab-test molecule bench ee model runtime-image clean
 
 help:
 	@echo "make demo | make test | make lab-up | make lab-down | make teardown | make bench | make lint"
@@ -72,6 +72,13 @@ bench: lab-up
 	$(PY) bench/runtime_bench.py
 	$(PY) bench/lab_startup.py
 	$(PY) bench/converge_bench.py
+
+# Rebuild the demo model from its recipe (torch in .venv-train; ~10-30 min on 2 cores). The artifact is committed.
+model:
+	model/build.sh
+
+runtime-image:
+	runtime/image/build.sh
 
 # Execution environment for AWX/AAP (needs a container engine with access to the base image registry).
 ee: venv

@@ -277,7 +277,8 @@ def main():
 
         if cluster is None:
             missing = [o for o in ("role_arn", "subnets") if not p[o]]
-            if missing:
+            # In check mode the role and subnets may be planned by earlier tasks and have no ids yet.
+            if missing and not module.check_mode:
                 module.fail_json(msg=f"Creating EKS cluster {name} needs: {', '.join(missing)}")
             result["changed"] = True
             if module._diff:

@@ -11,12 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import fixtures_cluster
 import pytest
-from edgelab import kube
+from edgelab import config, kube
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parents[2]
+lab = fixtures_cluster.lab  # the running lab (for the one test that checks its kube service)
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment",
               "metadata": {"name": "web", "labels": {"app": "web", "tier": "front"}},
               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
@@ -202,3 +204,16 @@ def test_kubernetes_core_modules(url, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert time.monotonic() - start < 120
+
+
+@pytest.mark.lab
+def test_the_running_lab_serves_this_api(lab):
+    """The lab's kube service runs this code (not a stale process): Namespaces, typed lists, dry run."""
+    cfg = client.Configuration()
+    cfg.host = config.KUBE_URL
+    core = client.CoreV1Api(client.ApiClient(cfg))
+    preview = core.create_namespace({"metadata": {"name": "lab-kube-dry-run"}}, dry_run="All")
+    assert preview.metadata.generation == 1 and preview.status.phase == "Active"
+    with pytest.raises(ApiException) as e:
+        core.read_namespace("lab-kube-dry-run")
+    assert e.value.status == 404

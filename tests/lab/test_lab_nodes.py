@@ -110,7 +110,8 @@ def test_deployment_pod_nodeport_rolling_update_and_cleanup(aws, kube, node_grou
         assert status["replicas"] == status["readyReplicas"] == status["updatedReplicas"] == 1
         assert status["unavailableReplicas"] == 0
         assert {"type": "Available", "status": "True"}.items() <= status["conditions"][0].items()
-        assert "observedGeneration" not in status  # kmock sets no generation: k8s waits compare None == None
+        generation = kube.get(f"/apis/apps/v1/namespaces/default/deployments/{name}")["metadata"]["generation"]
+        assert status["observedGeneration"] == generation
         assert k8s_wait_ready(kube, name)
 
         body = wait_for(lambda: fetch(url), 10, what="NodePort answers")

@@ -1,5 +1,5 @@
 """endpoint_check without the full lab: the lab AWS endpoint in-process (Wavelength subnet, an instance with a carrier
-IP 127.0.1.N), the private Kubernetes API of test_deploy_offline with a Node whose providerID names that instance,
+IP 127.0.1.N), a private lab Kubernetes API (edgelab.kube) with a Node whose providerID names that instance,
 and a SageMaker-style stand-in model server listening on the carrier IP.
 
 Proves the discovery chain (Node -> providerID -> EC2 instance -> carrier IP), the probe, the table, the JSON
@@ -24,7 +24,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "lab"), str(Path(__file__).parent)]
 
-from test_deploy_offline import free_port, http
+from edgelab import kube as labkube
+from test_deploy_offline import http
 
 PLAYBOOK = Path(__file__).parent / "playbooks" / "deploy_endpoints.yml"
 ZONE, OTHER_ZONE = "us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1"
@@ -73,27 +74,22 @@ def world():
     [instance] = ec2.run_instances(LaunchTemplate={"LaunchTemplateName": "edge"}, MinCount=1, MaxCount=1)["Instances"]
     carrier_ip = instance["NetworkInterfaces"][0]["Association"]["CarrierIp"]
 
-    port = free_port()
-    kube = subprocess.Popen([sys.executable, str(Path(__file__).parent / "test_deploy_offline.py"), str(port)],
-                            stdout=subprocess.PIPE, text=True)
     model = ThreadingHTTPServer((carrier_ip, 0), Model)  # a free port on the carrier IP plays the NodePort
     threading.Thread(target=model.serve_forever, daemon=True).start()
     try:
-        assert kube.stdout.readline().strip() == "ready"
-        kube_url = f"http://127.0.0.1:{port}"
-        ready = [{"type": "Ready", "status": "True"}]
-        for name, zone, provider in (("edge-1", ZONE, f"aws:///{ZONE}/{instance['InstanceId']}"),
-                                     ("regional", None, "aws:///us-east-1a/i-0aaaaaaaaaaaaaaaa")):
-            labels = {"topology.kubernetes.io/zone": zone or "us-east-1a", **({"edgeml.io/zone": zone} if zone else {})}
-            http("POST", f"{kube_url}/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
-                 "metadata": {"name": name, "labels": labels}, "spec": {"providerID": provider},
-                 "status": {"conditions": ready}})
-        yield {"aws_url": aws.url, "kube_url": kube_url, "carrier_ip": carrier_ip, "node_port": model.server_port,
-               "instance_id": instance["InstanceId"]}
+        with labkube.subprocess_server() as kube_url:
+            ready = [{"type": "Ready", "status": "True"}]
+            for name, zone, provider in (("edge-1", ZONE, f"aws:///{ZONE}/{instance['InstanceId']}"),
+                                         ("regional", None, "aws:///us-east-1a/i-0aaaaaaaaaaaaaaaa")):
+                labels = {"topology.kubernetes.io/zone": zone or "us-east-1a",
+                          **({"edgeml.io/zone": zone} if zone else {})}
+                http("POST", f"{kube_url}/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
+                     "metadata": {"name": name, "labels": labels}, "spec": {"providerID": provider},
+                     "status": {"conditions": ready}})
+            yield {"aws_url": aws.url, "kube_url": kube_url, "carrier_ip": carrier_ip, "node_port": model.server_port,
+                   "instance_id": instance["InstanceId"]}
     finally:
         model.shutdown()
-        kube.terminate()
-        kube.wait(10)
         aws.stop()
 
 
@@ -161,3 +157,17 @@ def test_unreachable_endpoint_fails_with_the_url(world, tmp_path):
     proc, _ = run(world, tmp_path, edge_models=[{"name": "sentiment", "node_port": port}], endpoint_check_timeout=2)
     assert proc.returncode != 0
     assert f"POST http://{world['carrier_ip']}:{port}/invocations failed" in proc.stdout
+
+
+def test_kubeconfig_dict_does_not_mask_the_nodes(world, tmp_path):
+    """A kubeconfig dict (the eks_cluster_kubeconfig fact): kubernetes.core would mask each of its strings in the
+    returned Nodes (here the node name, also the context name); the role passes it as a private file instead."""
+    kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "edge-1", "preferences": {},
+                  "clusters": [{"name": "edge-1", "cluster": {"server": world["kube_url"]}}],
+                  "users": [{"name": "eks", "user": {"token": "k8s-aws-v1.secret"}}],
+                  "contexts": [{"name": "edge-1", "context": {"cluster": "edge-1", "user": "eks"}}]}
+    proc, changed = run(world, tmp_path, endpoint_check_k8s_auth={}, endpoint_check_kubeconfig=kubeconfig)
+    assert proc.returncode == 0 and changed == 0, proc.stdout[-4000:]
+    [row] = json.loads((tmp_path / "artifacts" / "endpoints.json").read_text())["endpoints"]
+    assert row["node_name"] == "edge-1" and row["instance_id"] == world["instance_id"]
+    assert "k8s-aws-v1.secret" not in proc.stdout

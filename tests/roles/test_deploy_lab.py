@@ -35,6 +35,9 @@ ZONE = "us-east-1-wl1-bos-wlz-1"
 NODE_PORT = 30123
 SHA = uuid.uuid4().hex * 2  # a fresh "artifact version" per run
 PLAYBOOKS = Path(__file__).parent / "playbooks"
+# Other lab tests run edge nodes in the same zone at the same time: this test's node carries its own zone label
+# (model_deploy_zone_label_key), so that its pods land only there, where the model directory was prepared.
+TEST_ZONE_LABEL = "labtest.edgeml.io/zone"
 
 STUB_SERVER = r'''
 import json, os
@@ -104,7 +107,7 @@ spec:
     cidr: 10.100.0.0/16
   kubelet:
     flags:
-      - --node-labels=edgeml.io/zone={zone}
+      - --node-labels=edgeml.io/zone={zone},{TEST_ZONE_LABEL}={zone}
       - --register-with-taints=edgeml.io/edge=true:NoSchedule
 """
 
@@ -131,7 +134,8 @@ def test_deploy_and_check_endpoints(lab, kube, node_group, stub_image, tmp_path)
     node = wait_for(lambda: kube.node(instance_id), 120, what="node registration")
     assert node["metadata"]["labels"]["edgeml.io/zone"] == ZONE
 
-    k8s_auth = {"host": config.KUBE_URL, "api_key": "lab", "validate_certs": False}
+    # kmock accepts any token; a short one would be masked (no_log) inside every returned object name
+    k8s_auth = {"host": config.KUBE_URL, "api_key": "lab-token-not-checked", "validate_certs": False}
     common = {
         "edge_name": "edgeml-labtest",
         "edge_models": [{"name": model, "model_id": "stub", "model_version": "1.0.0", "node_port": NODE_PORT,
@@ -150,6 +154,7 @@ def test_deploy_and_check_endpoints(lab, kube, node_group, stub_image, tmp_path)
         "image_packaging_images": {model: stub_image},
         "model_deploy_k8s_auth": k8s_auth,
         "model_deploy_namespace": namespace,
+        "model_deploy_zone_label_key": TEST_ZONE_LABEL,
         "model_deploy_tolerations": [{"key": "edgeml.io/edge", "operator": "Equal", "value": "true",
                                       "effect": "NoSchedule"}],
         "model_deploy_rollout_poll": 1,
@@ -197,7 +202,19 @@ def test_deploy_and_check_endpoints(lab, kube, node_group, stub_image, tmp_path)
         assert proc.returncode != 0
         assert f"Wrong predictions on: {ZONE}/{model}" in proc.stdout
         assert "WRONG (got negative)" in proc.stdout
-    finally:
+
+        # Teardown entry point (as teardown.yml calls it): objects and Namespace gone, the pod stopped.
+        teardown = {"edge_name": common["edge_name"], "model_deploy_k8s_auth": k8s_auth}
+        proc, changed, elapsed = run_playbook(tmp_path, "deploy_absent", teardown)
+        assert proc.returncode == 0 and changed == 2, proc.stdout[-4000:]
+        assert kube.get(deployment) is None and kube.get(f"/api/v1/namespaces/{namespace}") is None
+        wait_for(lambda: not [p for p in kube.get("/api/v1/pods")["items"]
+                              if p["metadata"]["namespace"] == namespace], 60, what="pods removed")
+        print(f"teardown {elapsed:.1f} s")
+        proc, changed, _ = run_playbook(tmp_path, "deploy_absent", teardown)
+        assert proc.returncode == 0 and changed == 0, proc.stdout[-4000:]
+    finally:  # in case the test failed before its teardown
         kube.delete(deployment)
         kube.delete(f"/api/v1/namespaces/{namespace}/services/{model}")
         kube.delete(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{model}-ingress")
+        kube.delete(f"/api/v1/namespaces/{namespace}")

@@ -48,7 +48,7 @@ def http(method: str, url: str, body: dict | None = None):
 
 class Controller(threading.Thread):
     """Stand-in for the Deployment controller: ROLLOUT_DELAY after a template appears, reports it rolled out.
-    Deployments named in `stuck` never become available."""
+    Deployments in `stuck` ((namespace, name) pairs) never become available."""
 
     def __init__(self, url: str):
         super().__init__(daemon=True)
@@ -60,7 +60,7 @@ class Controller(threading.Thread):
                 key = (d["metadata"]["namespace"], d["metadata"]["name"])
                 template = json.dumps(d["spec"]["template"], sort_keys=True)
                 first_seen = self.seen.setdefault((key, template), time.monotonic())
-                done = time.monotonic() - first_seen >= ROLLOUT_DELAY and key[1] not in self.stuck
+                done = time.monotonic() - first_seen >= ROLLOUT_DELAY and key not in self.stuck
                 want = d["spec"]["replicas"]
                 status = {"observedGeneration": d["metadata"]["generation"],  # seen at once, rolled out later
                           "replicas": want, "updatedReplicas": want if done else 0,
@@ -224,7 +224,7 @@ def test_missing_image_is_a_clear_error(kube, tmp_path):
 def test_stuck_rollout_fails_with_the_status(kube, tmp_path):
     url, controller = kube
     ns = "edgeml-stuck"
-    controller.stuck.add("sentiment-us-east-1-wl1-nyc-wlz-1")
+    controller.stuck.add((ns, "sentiment-us-east-1-wl1-nyc-wlz-1"))
     variables = inputs(url, ns, model_deploy_rollout_timeout=3)
     proc, _, _ = run_role(tmp_path, variables)
     assert proc.returncode != 0

@@ -1,13 +1,19 @@
 """Infrastructure roles against the lab AWS endpoint (EDGELAB_AWS_URL, default http://127.0.0.1:4566).
 
-Each test uses its own edge_name, so runs do not see each other's resources (everything is found by name/tags).
-Bad inputs must fail before anything is created: checked with boto3 by the test's edge_name.
+Each test uses its own edge_name, so runs do not see each other's resources (everything is found by name/tags),
+and other helpers may use the lab at the same time: nothing here resets the lab. Bad inputs must fail before
+anything is created: checked with boto3 by the test's edge_name. The node tests need the full lab (kmock API and
+the node agent, `lab/bin/lab up`).
 """
 
+import hashlib
+import io
 import json
 import os
 import re
 import subprocess
+import tarfile
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -20,7 +26,10 @@ PLAYBOOKS = Path(__file__).parent / "playbooks"
 AWS_URL = os.environ.get("EDGELAB_AWS_URL", "http://127.0.0.1:4566")
 ENV = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "EDGELAB_AWS_URL": AWS_URL,
        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
+KUBE_URL = os.environ.get("EDGELAB_KUBE_URL", "http://127.0.0.1:6443")
 BOS, NYC, MIA = "us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1", "us-east-1-wl1-mia-wlz-1"
+# Short lab delays: the wait logic still runs (CREATING, Pending), only faster. Restored after the module.
+FAST_DELAYS = {"eks_create": 1.0, "eks_delete": 0.5, "asg_instance": 0.5, "optin": 0.5}
 
 
 def play(playbook, check=False, **extra):
@@ -33,18 +42,37 @@ def play(playbook, check=False, **extra):
     return {"changed": int(recap[2]), "failed": int(recap[3]), "out": proc.stdout + proc.stderr}
 
 
-def ec2(region="us-east-1"):
-    return boto3.client("ec2", endpoint_url=AWS_URL, region_name=region, aws_access_key_id="testing",
+def aws(service, region="us-east-1"):
+    return boto3.client(service, endpoint_url=AWS_URL, region_name=region, aws_access_key_id="testing",
                         aws_secret_access_key="testing")
+
+
+def ec2(region="us-east-1"):
+    return aws("ec2", region)
 
 
 def vpcs_named(name):
     return ec2().describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
 
 
+def http_json(url, method="GET", body=None, headers=None):
+    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fast_lab():
+    old = http_json(f"{AWS_URL}/_lab/config")["delays"]
+    http_json(f"{AWS_URL}/_lab/config", "POST", {"delays": FAST_DELAYS})
+    yield
+    http_json(f"{AWS_URL}/_lab/config", "POST", {"delays": old})
+
+
 @pytest.fixture
 def name():
-    return "t" + uuid.uuid4().hex[:8]
+    return "infratest-" + uuid.uuid4().hex[:6]
 
 
 def base(name, zones, **over):
@@ -87,7 +115,8 @@ def test_open_nodeports_refused(name):
     assert vpcs_named(name) == []
 
 
-def test_network_one_then_three_zones(name):
+def test_network_one_then_three_zones_then_absent(name, cleanup):
+    cleanup[name] = [BOS, NYC, MIA]
     one = base(name, [BOS], infra_stop_after="network")
     assert play("infra_converge.yml", **one)["changed"] > 0
     rerun = play("infra_converge.yml", **one)
@@ -108,13 +137,172 @@ def test_network_one_then_three_zones(name):
     tables = ec2().describe_route_tables(Filters=wl_filter)["RouteTables"]
     assert any(r.get("CarrierGatewayId") == cagw[0]["CarrierGatewayId"] for r in tables[0]["Routes"])
     assert len(tables[0]["Associations"]) == 3
+    # Teardown after a partial converge (no cluster, no node groups), twice.
+    ids = deployment_ids(name, [BOS, NYC, MIA])
+    assert_absent(name, [BOS, NYC, MIA], ids)
 
 
-@pytest.mark.parametrize("zones", [[BOS], [BOS, NYC, MIA]], ids=["1zone", "3zones"])
-def test_full_converge_nodes_ready(name, zones):
-    """Needs the full lab (lab/bin/lab up: AWS, kmock API and the node agent)."""
-    args = base(name, zones, edge_nodegroup_ready_retries=60, edge_nodegroup_ready_delay=2)
-    first = play("infra_converge.yml", **args)
+# ---- teardown and node groups ----
+
+def play_absent(name, zones):
+    return play("infra_absent.yml", edge_name=name, edge_zones=zones)
+
+
+def deployment_ids(name, zones, instances=()):
+    """What the deployment made, keyed like GET /_lab/resources (ids where it lists ids, else names)."""
+    vpcs = [v["VpcId"] for v in vpcs_named(name)]
+    in_vpcs = [{"Name": "vpc-id", "Values": vpcs}]
+    return {
+        "vpcs": vpcs,
+        "subnets": [s["SubnetId"] for s in ec2().describe_subnets(Filters=in_vpcs)["Subnets"]] if vpcs else [],
+        "carrier_gateways": [c["CarrierGatewayId"] for c in
+                             ec2().describe_carrier_gateways(Filters=in_vpcs)["CarrierGateways"]] if vpcs else [],
+        "launch_templates": [f"{name}-{z}" for z in zones],
+        "autoscaling_groups": [f"{name}-{z}" for z in zones],
+        "instances_running": list(instances),
+        "eks_clusters": [name],
+        "iam_roles": [f"{name}-cluster", f"{name}-node"],
+        "iam_instance_profiles": [f"{name}-node"],
+    }
+
+
+def assert_absent(name, zones, ids):
+    """Teardown removes everything the deployment made, and a second teardown changes nothing."""
+    first = play_absent(name, zones)
     assert first["failed"] == 0, first["out"][-4000:]
-    again = play("infra_converge.yml", **args)
+    second = play_absent(name, zones)
+    assert second["changed"] == 0 and second["failed"] == 0, second["out"][-4000:]
+    res = http_json(f"{AWS_URL}/_lab/resources")
+    for kind, mine in ids.items():
+        listed = res.get(kind, [])
+        listed = {x for ids_ in listed.values() for x in ids_} if isinstance(listed, dict) else set(listed)
+        assert not listed & set(mine), (kind, listed & set(mine))
+    assert vpcs_named(name) == []
+
+
+@pytest.fixture
+def cleanup():
+    """Zones to tear down after the test whatever happened (a no-op when the test already did)."""
+    todo = {}
+    yield todo
+    for name, zones in todo.items():
+        play_absent(name, zones)
+
+
+@pytest.fixture
+def artifacts(name):
+    """A bucket for model artifacts; put(text) uploads a tar.gz with weights.txt under the deployment's prefix and
+    returns the edge_nodegroup_models entry."""
+    s3, bucket = aws("s3"), f"{name}-artifacts"
+    s3.create_bucket(Bucket=bucket)
+
+    def put(text):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            info = tarfile.TarInfo("weights.txt")
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+        body = buf.getvalue()
+        sha = hashlib.sha256(body).hexdigest()
+        key = f"{name}/test/{sha[:12]}/model.tar.gz"
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        return {"name": "test", "artifact_s3_uri": f"s3://{bucket}/{key}", "artifact_sha256": sha}
+
+    yield bucket, put
+    for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    s3.delete_bucket(Bucket=bucket)
+
+
+def group_instances(name, zones):
+    """{zone: [instance ids]} of the deployment's groups (not terminating)."""
+    groups = aws("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[f"{name}-{z}" for z in zones])["AutoScalingGroups"]
+    return {g["AutoScalingGroupName"].removeprefix(f"{name}-"): sorted(
+        i["InstanceId"] for i in g["Instances"] if not i["LifecycleState"].startswith("Terminat")) for g in groups}
+
+
+def node_ready(instance_id):
+    """The Ready condition of the instance's Node in the cluster (kmock accepts any bearer token)."""
+    nodes = http_json(f"{KUBE_URL}/api/v1/nodes", headers={"Authorization": "Bearer lab"})["items"]
+    node = next(n for n in nodes if n["spec"].get("providerID", "").endswith(f"/{instance_id}"))
+    return next(c for c in node["status"]["conditions"] if c["type"] == "Ready"), node["metadata"]["labels"]
+
+
+def placed(instance_id, model):
+    """The model file as the node's user data unpacked it on the node disk."""
+    path = (REPO / ".lab/nodes" / instance_id / "var-lib-edgeml/models" / model["name"] / model["artifact_sha256"]
+            / "weights.txt")
+    return path.read_text()
+
+
+def test_nodegroup_one_zone_bad_then_good_model(name, artifacts, cleanup):
+    bucket, put = artifacts
+    good = put(f"weights of {name}")
+    bad = {**good, "artifact_sha256": "0" * 64}
+    args = base(name, [BOS], edge_artifact_bucket=bucket, edge_nodegroup_ready_delay=1)
+    cleanup[name] = [BOS]
+
+    check = play("infra_converge.yml", check=True, edge_nodegroup_models=[good], **args)
+    assert check["changed"] > 0 and check["failed"] == 0, check["out"][-4000:]
+    assert vpcs_named(name) == [] and name not in aws("eks").list_clusters()["clusters"]
+    assert aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{name}-{BOS}"])[
+        "AutoScalingGroups"] == []
+
+    # A wrong sha256: the user data fails loudly, the Node is not Ready and the play stops with the reason.
+    broken = play("infra_converge.yml", edge_nodegroup_models=[bad], **args)
+    assert broken["failed"] and "sha256 mismatch" in broken["out"] and "edge_nodegroup_models" in broken["out"]
+    [bad_instance] = group_instances(name, [BOS])[BOS]
+    ready, _ = node_ready(bad_instance)
+    assert ready["status"] == "False" and ready["reason"] == "UserDataFailed" and "sha256 mismatch" in ready["message"]
+
+    # The right sha256: a new template version rolls the node; the new one is Ready with the model in place.
+    fixed = play("infra_converge.yml", edge_nodegroup_models=[good], **args)
+    assert fixed["failed"] == 0, fixed["out"][-4000:]
+    [instance] = group_instances(name, [BOS])[BOS]
+    assert instance != bad_instance
+    ready, labels = node_ready(instance)
+    assert ready["status"] == "True" and labels["edgeml.io/zone"] == BOS
+    assert placed(instance, good) == f"weights of {name}"
+
+    again = play("infra_converge.yml", edge_nodegroup_models=[good], **args)
     assert again["changed"] == 0 and again["failed"] == 0, again["out"][-4000:]
+    assert_absent(name, [BOS], deployment_ids(name, [BOS], [bad_instance, instance]))
+
+
+def test_nodegroup_three_zones_model_change_rolls(name, artifacts, cleanup):
+    bucket, put = artifacts
+    zones = [BOS, NYC, MIA]
+    v1, v2 = put(f"v1 of {name}"), put(f"v2 of {name}")
+    args = base(name, zones, edge_artifact_bucket=bucket, edge_nodegroup_ready_delay=1)
+    cleanup[name] = zones
+
+    first = play("infra_converge.yml", edge_nodegroup_models=[v1], **args)
+    assert first["failed"] == 0, first["out"][-4000:]
+    before = group_instances(name, zones)
+    for zone in zones:
+        [instance] = before[zone]
+        ready, labels = node_ready(instance)
+        assert ready["status"] == "True" and labels["topology.kubernetes.io/zone"] == zone
+        assert placed(instance, v1) == f"v1 of {name}"
+    again = play("infra_converge.yml", edge_nodegroup_models=[v1], **args)
+    assert again["changed"] == 0 and again["failed"] == 0, again["out"][-4000:]
+
+    # A changed model: check mode reports it and makes no version; the real run rolls every zone.
+    check = play("infra_converge.yml", check=True, edge_nodegroup_models=[v2], **args)
+    assert check["changed"] > 0 and check["failed"] == 0, check["out"][-4000:]
+    versions = {t["LaunchTemplateName"]: t["LatestVersionNumber"] for t in ec2().describe_launch_templates(
+        LaunchTemplateNames=[f"{name}-{z}" for z in zones])["LaunchTemplates"]}
+    assert set(versions.values()) == {1}
+    rolled = play("infra_converge.yml", edge_nodegroup_models=[v2], **args)
+    assert rolled["failed"] == 0, rolled["out"][-4000:]
+    after = group_instances(name, zones)
+    for zone in zones:
+        [instance] = after[zone]
+        assert instance not in before[zone]
+        assert node_ready(instance)[0]["status"] == "True"
+        assert placed(instance, v2) == f"v2 of {name}"
+    assert {t["DefaultVersionNumber"] for t in ec2().describe_launch_templates(
+        LaunchTemplateNames=[f"{name}-{z}" for z in zones])["LaunchTemplates"]} == {2}
+    old_and_new = [i for ids in (*before.values(), *after.values()) for i in ids]
+    assert_absent(name, zones, deployment_ids(name, zones, old_and_new))

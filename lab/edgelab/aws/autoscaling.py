@@ -34,6 +34,28 @@ def active_instances(self):
     return [x for x in self.instance_states if x.lifecycle_state in ("Pending", "InService")]
 
 
+_init_state = InstanceState.__init__
+
+
+def init_instance_state(self, *args, **kwargs):
+    _init_state(self, *args, **kwargs)
+    group, self._lab_template_version = self.auto_scaling_group, None
+    if group is not None and group.ec2_launch_template is not None:
+        version = getattr(group, "launch_template_version", None) or "$Default"
+        self._lab_template_version = group.ec2_launch_template.get_version(version).number
+
+
+def instance_launch_template(self):
+    # AWS reports the template version an instance was launched from (moto: the template's current default),
+    # which is what tells a stale instance after a new default version.
+    group = self.auto_scaling_group
+    if group is None or group.ec2_launch_template is None:
+        return None
+    version = self.__dict__.get("_lab_template_version") or group.ec2_launch_template.default_version_number
+    return {"LaunchTemplateId": group.ec2_launch_template.id, "LaunchTemplateName": group.ec2_launch_template.name,
+            "Version": str(version)}
+
+
 _replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
 
 
@@ -130,6 +152,8 @@ def cancel_instance_refresh(self) -> ActionResult:
 
 def install() -> None:
     InstanceState.lifecycle_state = property(_get_lifecycle, _set_lifecycle)
+    InstanceState.__init__ = init_instance_state
+    InstanceState.launch_template = property(instance_launch_template)
     FakeAutoScalingGroup.active_instances = active_instances
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
     # wraps the Wavelength wrapper: install ec2_wavelength first

@@ -196,7 +196,12 @@ class Agent:
                 "spec": {"providerID": f"aws:///{inst.zone}/{inst.id}", "taints": boot["taints"]},
                 "status": {"conditions": [ready], "addresses": addresses,
                            "nodeInfo": {"kubeletVersion": "v1.33.0-edgelab", "operatingSystem": "linux",
-                                        "architecture": "amd64", "containerRuntimeVersion": "docker://lab"}}}
+                                        "architecture": "amd64", "containerRuntimeVersion": "docker://lab",
+                                        # All required by the Kubernetes python client's V1NodeSystemInfo.
+                                        "bootID": inst.id, "machineID": inst.id,
+                                        "systemUUID": inst.id, "kernelVersion": "lab",
+                                        "kubeProxyVersion": "v1.33.0-edgelab",
+                                        "osImage": "Amazon Linux 2023 (edgelab node)"}}}
 
     # ---- pods and Deployments ----
     def current_pods(self) -> list[podlib.Pod]:
