@@ -59,3 +59,10 @@ def test_delete(run, client, uid, subnets):
 def test_create_needs_role_and_subnets(run, uid, subnets):
     r = run("eks_cluster", name=f"c-{uid}")
     assert r["failed"] and "role_arn" in r["msg"] and "subnets" in r["msg"]
+
+
+def test_check_mode_plans_without_role_and_subnets(run, client, uid):
+    # In a check run of a new deployment the role and subnets are only planned by earlier tasks (no ids yet).
+    r = run("eks_cluster", check=True, name=f"c-{uid}")
+    assert r["changed"] and not r.get("failed")
+    assert f"c-{uid}" not in client("eks").list_clusters()["clusters"]

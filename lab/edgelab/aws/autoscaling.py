@@ -10,6 +10,8 @@ from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.models.instances import InstanceBackend
+from moto.ec2.models.launch_templates import LaunchTemplate
+from moto.ec2.utils import parse_user_data
 
 from .state import LAB, now
 
@@ -54,6 +56,17 @@ def instance_launch_template(self):
     version = self.__dict__.get("_lab_template_version") or group.ec2_launch_template.default_version_number
     return {"LaunchTemplateId": group.ec2_launch_template.id, "LaunchTemplateName": group.ec2_launch_template.name,
             "Version": str(version)}
+
+
+_create_version = LaunchTemplate.create_version
+
+
+def create_version(self, data, description):
+    # moto wraps UserData in Base64EncodedString on CreateLaunchTemplate only; a later version's plain str fails
+    # an assertion when an ASG launches from it (500 on scale-out or instance refresh).
+    if isinstance(data.get("UserData"), str):
+        data = {**data, "UserData": parse_user_data(data["UserData"])}
+    return _create_version(self, data, description)
 
 
 _replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
@@ -153,6 +166,7 @@ def cancel_instance_refresh(self) -> ActionResult:
 def install() -> None:
     InstanceState.lifecycle_state = property(_get_lifecycle, _set_lifecycle)
     InstanceState.__init__ = init_instance_state
+    LaunchTemplate.create_version = create_version
     InstanceState.launch_template = property(instance_launch_template)
     FakeAutoScalingGroup.active_instances = active_instances
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
