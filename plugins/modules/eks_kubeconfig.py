@@ -10,9 +10,9 @@ short_description: Connection data and a bearer token for an Amazon EKS cluster,
 description:
   - Returns the API server endpoint, the cluster CA, a bearer token and a kubeconfig dictionary that
     M(kubernetes.core.k8s) and M(kubernetes.core.k8s_info) take as O(kubernetes.core.k8s#module:kubeconfig).
-  - The token is made the way C(aws eks get-token) makes it, in Python: a presigned STS C(GetCallerIdentity) URL
+  - The token is made the way C(aws eks get-token) makes it, in Python, from a presigned STS C(GetCallerIdentity) URL
     signed with the C(x-k8s-aws-id) header, base64url encoded and prefixed with C(k8s-aws-v1.). It is valid for
-    15 minutes. Use C(no_log: true) on the task, the token is a credential.
+    15 minutes. Set C(no_log) on the task, since the token is a credential.
   - Never changes anything.
 author:
   - edgeml team
