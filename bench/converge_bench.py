@@ -31,7 +31,7 @@ def lab_config(body: dict | None = None) -> dict:
 
 
 def play(playbook: str, extra: dict) -> dict:
-    env = os.environ | {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_CALLBACKS_ENABLED": ""}
+    env = os.environ | {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
     start = time.perf_counter()
     out = subprocess.run([*PLAYBOOK, str(REPO / playbook), "-e", json.dumps(extra)], env=env,
                          capture_output=True, text=True, check=False)

@@ -33,10 +33,9 @@ class Run:
 def playbook(name: str, extra: dict, env: dict | None = None, timeout: float = 900) -> Run:
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(REPO / "inventories" / "lab"),
            str(REPO / name), "-e", json.dumps(extra)]
-    base = os.environ | {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-                         "ANSIBLE_CALLBACKS_ENABLED": ""}
-    return Run(subprocess.run(cmd, env=base | (env or {}), capture_output=True, text=True, timeout=timeout,
-                              check=False))
+    base = os.environ | {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    merged = {k: v for k, v in (base | (env or {})).items() if v is not None}  # None unsets a variable
+    return Run(subprocess.run(cmd, env=merged, capture_output=True, text=True, timeout=timeout, check=False))
 
 
 def leftovers(before: dict, after: dict) -> dict:

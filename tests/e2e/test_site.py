@@ -12,7 +12,8 @@ from conftest import REPO, lab_api, leftovers, playbook
 
 pytestmark = pytest.mark.e2e
 ZONES3 = ["us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1", "us-east-1-wl1-mia-wlz-1"]
-NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "",
+NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_PROFILE": None,
+                  "AWS_SESSION_TOKEN": None,
                   "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,
                   "AWS_EC2_METADATA_DISABLED": "true"}
 
@@ -23,7 +24,7 @@ NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PRO
     ({"edge_zones": ["us-east-1-wl1-xyz-wlz-1"]}, {}, "edge_zones"),
     ({"edge_zones": ["us-east-1-wl1-mia-wlz-1"], "edge_instance_type": "g4dn.2xlarge"}, {}, "edge_instance_type"),
     ({"edge_artifact_bucket": "Not_A_Bucket"}, {}, "edge_artifact_bucket"),
-    ({"edge_aws_credentials": {}}, NO_CREDENTIALS, "credentials"),
+    ({"edge_aws_credentials": {}}, NO_CREDENTIALS, "Unable to locate credentials"),
 ], ids=["unknown-model", "unknown-zone", "type-not-offered", "bad-bucket", "no-credentials"])
 def test_bad_input_fails_before_anything_is_created(deployment, extra, env, message):
     base, before = deployment
