@@ -52,6 +52,7 @@ lint: venv
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check .
 	$(BIN)/ansible-lint
+	$(PY) scripts/role_readmes.py --check
 
 # Tests that need no lab (the AWS endpoint they use runs in-process on a free loopback port).
 unit: venv
