@@ -60,7 +60,8 @@ unit: venv
 
 # Tests on the running lab; tests/lab goes last because its lifecycle test restarts the lab.
 lab-test: lab-up
-	$(BIN)/pytest -q tests/runtime tests/roles tests/e2e
+	$(BIN)/pytest -q tests/runtime
+	$(BIN)/pytest -q tests/roles tests/e2e
 	$(BIN)/pytest -q tests/lab
 
 # Molecule brings the lab up itself and takes it down after teardown.

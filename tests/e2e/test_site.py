@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, lab_api, leftovers, playbook
+from e2e_lib import REPO, lab_api, leftovers, playbook
 
 pytestmark = pytest.mark.e2e
 ZONES3 = ["us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1", "us-east-1-wl1-mia-wlz-1"]
