@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from edgelab import catalog_spec as spec
-from edgelab import config
+from edgelab import config, images
 from edgelab.awsclient import client
 from edgelab.dockerctl import inspect
 
@@ -99,8 +99,7 @@ def seed_image(log=print) -> bool:
     record = json.loads(IMAGE_RECORD.read_text()) if IMAGE_RECORD.exists() else {}
     if record.get(IMAGE_SOURCE) == image_id and _registry_has(IMAGE_SOURCE):
         return False
-    subprocess.run(["skopeo", "copy", "--quiet", "--src-daemon-host", config.DOCKER_HOST, "--dest-tls-verify=false",
-                    f"docker-daemon:{IMAGE_LOCAL}", f"docker://{IMAGE_SOURCE}"], check=True, capture_output=True)
+    images.push(IMAGE_LOCAL, IMAGE_SOURCE)
     IMAGE_RECORD.parent.mkdir(parents=True, exist_ok=True)
     IMAGE_RECORD.write_text(json.dumps({**record, IMAGE_SOURCE: image_id}))
     return True

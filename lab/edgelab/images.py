@@ -70,3 +70,17 @@ def build_from_dockerfile(image: str, context: Path, log=print) -> str:
         log(f"building {image}")
         docker("build", "-q", "--label", f"edgelab.digest={want}", "-t", image, str(context), timeout=300)
     return image
+
+
+def push(image: str, ref: str) -> None:
+    """Copy an image of the lab's dockerd to a loopback registry (plain http)."""
+    subprocess.run(["skopeo", "copy", "--quiet", "--src-daemon-host", config.DOCKER_HOST, "--dest-tls-verify=false",
+                    f"docker-daemon:{image}", f"docker://{ref}"], check=True, capture_output=True)
+
+
+def push_by_digest(image: str, repository: str, tag: str = "latest") -> str:
+    """push() as repository:tag, then return repository@sha256:... (the reference a Deployment pins)."""
+    push(image, f"{repository}:{tag}")
+    digest = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+                             f"docker://{repository}:{tag}"], check=True, capture_output=True, text=True).stdout.strip()
+    return f"{repository}@{digest}"

@@ -180,12 +180,7 @@ def test_image(lab):
     from edgelab import images
 
     images.build_from_dockerfile("edgelab/testhttp:latest", Path(__file__).parent / "testimage")
-    ref = f"{config.ECR_REGISTRY}/lab/testhttp"
-    subprocess.run(["skopeo", "copy", "--quiet", "--src-daemon-host", config.DOCKER_HOST, "--dest-tls-verify=false",
-                    "docker-daemon:edgelab/testhttp:latest", f"docker://{ref}:latest"], check=True)
-    digest = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
-                             f"docker://{ref}:latest"], check=True, capture_output=True, text=True).stdout.strip()
-    return f"{ref}@{digest}"
+    return images.push_by_digest("edgelab/testhttp:latest", f"{config.ECR_REGISTRY}/lab/testhttp")
 
 
 def deployment(name: str, image: str, pool: str, env: dict | None = None, replicas: int = 1) -> dict:

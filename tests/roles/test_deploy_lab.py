@@ -88,12 +88,7 @@ def stub_image(lab, tmp_path_factory):
     (context / "Dockerfile").write_text('FROM edgelab/node:latest\nCOPY server.py /srv/server.py\n'
                                         'ENTRYPOINT ["python3", "/srv/server.py"]\nCMD ["serve"]\n')
     images.build_from_dockerfile("edgelab/deploytest-model:latest", context)
-    ref = f"{config.ECR_REGISTRY}/edgeml-test/stub-model"
-    subprocess.run(["skopeo", "copy", "--quiet", "--src-daemon-host", config.DOCKER_HOST, "--dest-tls-verify=false",
-                    "docker-daemon:edgelab/deploytest-model:latest", f"docker://{ref}:latest"], check=True)
-    digest = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
-                             f"docker://{ref}:latest"], check=True, capture_output=True, text=True).stdout.strip()
-    return f"{ref}@{digest}"
+    return images.push_by_digest("edgelab/deploytest-model:latest", f"{config.ECR_REGISTRY}/edgeml-test/stub-model")
 
 
 def nodeconfig(zone: str) -> str:
