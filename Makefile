@@ -19,10 +19,10 @@ system-deps:
 
 venv: $(VENV)/.installed .collections/ansible_collections/edgeml/wavelength
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt runtime/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
 # The repo root is the collection: expose it to Ansible by FQCN without building a tarball.

@@ -1,5 +1,5 @@
-# Copyright: edgeml.wavelength contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright: edgeml team
+# Apache License 2.0 (see LICENSE)
 """JumpStart resolution (through the SageMaker SDK's own code) and deterministic model repacking.
 
 Kept free of AnsibleModule so that unit tests and the parity test call it directly.

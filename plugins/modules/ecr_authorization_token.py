@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: edgeml.wavelength contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright: edgeml team
+# Apache License 2.0 (see LICENSE)
 
 DOCUMENTATION = r"""
 ---

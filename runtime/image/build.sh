@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the inference image edgeml/sentiment-runtime:1.0.0 offline (no Docker Hub, no Dockerfile):
 #   debootstrap --variant=minbase bookworm + python3 (apt, the host's Debian mirror)
-#   + onnxruntime/tokenizers/numpy wheels (host pip, the host's index, pins from requirements.txt)
+#   + onnxruntime/tokenizers/numpy wheels (host pip, the host's index, pins from runtime/requirements.txt)
 #   + runtime/edgeml_runtime  -> trimmed rootfs -> `docker import` with USER/ENTRYPOINT/ENV.
 # Skips the build when the image already carries the same input digest (label edgeml.input-digest).
 # Env: IMAGE (default edgeml/sentiment-runtime:1.0.0), DOCKER_HOST (default the lab dockerd),
@@ -17,9 +17,9 @@ SUITE=bookworm
 APT_PACKAGES=python3-minimal,libpython3.11-stdlib,libstdc++6,libgomp1
 UID_GID=10001
 
-# Runtime pins come from the repo's single pin file, so the image and the test venv cannot drift.
-pins=$(grep -E '^(onnxruntime|tokenizers|numpy)==' "$repo/requirements.txt" | sort)
-[ "$(echo "$pins" | wc -l)" = 3 ] || { echo "requirements.txt must pin onnxruntime, tokenizers, numpy" >&2; exit 1; }
+# Runtime pins come from runtime/requirements.txt (also installed in the test venv), so they cannot drift.
+pins=$(grep -E '^(onnxruntime|tokenizers|numpy)==' "$repo/runtime/requirements.txt" | sort)
+[ "$(echo "$pins" | wc -l)" = 3 ] || { echo "runtime/requirements.txt must pin onnxruntime, tokenizers, numpy" >&2; exit 1; }
 
 # One build at a time (tests and the lab may call this concurrently); the loser then finds the image current.
 mkdir -p "$CACHE_DIR"

@@ -6,7 +6,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CONTROLLER = yaml.safe_load((REPO / "awx" / "controller.yml").read_text())
-DEFAULTS = yaml.safe_load((REPO / "group_vars" / "all.yml").read_text())
+DEFAULTS = yaml.safe_load((REPO / "roles" / "edge" / "defaults" / "main.yml").read_text())
 
 # AWX survey answer type -> Python types the variable's default / spec type may have.
 SURVEY_TYPES = {
@@ -34,7 +34,7 @@ def _role_options() -> dict:
 def _declared_type(name: str, role_options: dict) -> tuple[str, dict]:
     if name in DEFAULTS:
         return type(DEFAULTS[name]).__name__, {}
-    assert name in role_options, f"survey variable {name} is neither in group_vars/all.yml nor in a role argument spec"
+    assert name in role_options, f"survey variable {name} is neither a product default (roles/edge) nor in a role argument spec"
     option = role_options[name]
     return SPEC_TYPES[option.get("type", "str")], option
 

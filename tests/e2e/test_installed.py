@@ -1,0 +1,95 @@
+"""The collection as a user gets it: built into a tarball, installed into a temporary path, used from an empty
+directory with a minimal inventory (only the required inputs and the lab endpoints), playbooks by FQCN.
+
+One lab deployment serves every check: site converges; then the node, deploy and endpoint stages each run alone on
+it and change nothing; check mode of the whole job changes nothing; a purge teardown leaves nothing behind."""
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from e2e_lib import REPO, lab_api, leftovers
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+BUNDLED = BIN.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / "ansible_collections"
+
+
+def recap(out: str) -> dict:
+    """{'ok': .., 'changed': .., 'failed': ..} of localhost's PLAY RECAP line."""
+    line = re.search(r"^localhost\s+:(.*)$", out, re.M)
+    assert line, out[-3000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line.group(1))}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(env, workdir): the collection installed from its tarball, an empty working directory with an inventory."""
+    tmp = tmp_path_factory.mktemp("installed")
+    subprocess.run([BIN / "ansible-galaxy", "collection", "build", "--force", "--output-path", tmp / "dist", REPO],
+                   check=True, capture_output=True)
+    tarball = next((tmp / "dist").glob("edgeml-wavelength-*.tar.gz"))
+    subprocess.run([BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", tmp / "collections", tarball],
+                   check=True, capture_output=True)
+    installed_root = tmp / "collections" / "ansible_collections" / "edgeml" / "wavelength"
+    assert (installed_root / "playbooks" / "site.yml").is_file() and not (installed_root / "lab").exists()
+
+    name = f"inst{uuid.uuid4().hex[:6]}"
+    work = tmp / "work"
+    work.mkdir()
+    catalog = str(REPO / "lab" / "catalog")  # the lab's JumpStart catalog (the lab is not part of the collection)
+    inventory = {"all": {"hosts": {"localhost": {"ansible_connection": "local",
+                                                 "ansible_python_interpreter": sys.executable}},
+                         "vars": {
+                             "edge_name": name,
+                             "edge_artifact_bucket": f"{name}-artifacts",
+                             "edge_nodeport_allowed_cidrs": ["127.0.0.0/8"],
+                             "edge_api_allowed_cidrs": ["127.0.0.0/8"],
+                             "edge_models": [{"name": "sentiment", "model_id": "edgeml-tc-minilm-l6-sentiment-int8",
+                                              "model_version": "*"}],
+                             # The lab's endpoints and fixed, non-secret credentials.
+                             "edge_aws_endpoint_url": "http://127.0.0.1:4566",
+                             "edge_aws_credentials": {"access_key": "testing", "secret_key": "testing"},
+                             "edge_registry_tls_verify": False,
+                             "edge_jumpstart_environment": {
+                                 "AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE": catalog,
+                                 "AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE": catalog,
+                                 "AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE": "edgelab-jumpstart-content"}}}}
+    (work / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "K8S_AUTH_"))}
+    env |= {"ANSIBLE_COLLECTIONS_PATH": f"{tmp / 'collections'}:{BUNDLED}", "ANSIBLE_NOCOLOR": "1",
+            "PATH": f"{BIN}:{env.get('PATH', '')}"}
+    before = lab_api("resources")
+    yield env, work, before
+    run(env, work, "teardown", "-e", "teardown_purge_artifacts=true")
+
+
+def run(env, work, playbook, *args, timeout=900):
+    proc = subprocess.run([BIN / "ansible-playbook", "-i", "inventory.yml", f"edgeml.wavelength.{playbook}", *args],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_site_then_each_stage_alone_changes_nothing(installed):
+    env, work, _ = installed
+    rc, out = run(env, work, "site")
+    assert rc == 0, out[-5000:]
+    assert (work / "artifacts" / "endpoints.json").is_file(), "the report goes to the working directory"
+    for stage in ("nodes", "deploy", "endpoints"):
+        rc, out = run(env, work, stage)
+        assert rc == 0, f"{stage}: {out[-5000:]}"
+        assert recap(out)["changed"] == 0, f"{stage}: {out[-5000:]}"
+    rc, out = run(env, work, "site", "--check")
+    assert rc == 0 and recap(out)["changed"] == 0, out[-5000:]
+
+
+def test_teardown_leaves_nothing(installed):
+    env, work, before = installed
+    rc, out = run(env, work, "teardown", "-e", "teardown_purge_artifacts=true")
+    assert rc == 0, out[-5000:]
+    assert leftovers(before, lab_api("resources")) == []
