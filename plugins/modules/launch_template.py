@@ -189,13 +189,9 @@ def normalize(data):
         if "Groups" in nic:
             nic["Groups"] = sorted(nic["Groups"])
     if "TagSpecifications" in data:
-        # Template tags are not part of the version data (moto echoes them there).
-        specs = [s for s in data["TagSpecifications"] if s.get("ResourceType") != "launch-template"]
-        for spec in specs:
+        for spec in data["TagSpecifications"]:
             spec["Tags"] = sorted(spec.get("Tags", []), key=lambda t: t["Key"])
-        data["TagSpecifications"] = sorted(specs, key=lambda s: s["ResourceType"])
-        if not specs:
-            del data["TagSpecifications"]
+        data["TagSpecifications"] = sorted(data["TagSpecifications"], key=lambda s: s["ResourceType"])
     return data
 
 

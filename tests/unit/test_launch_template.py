@@ -83,3 +83,23 @@ def test_absent(run, client, uid):
 def test_present_needs_image_and_type(run, uid):
     r = run("launch_template", name=f"lt-{uid}")
     assert r["failed"] and "image_id" in r["msg"]
+
+
+def test_template_tags_are_not_version_data(run, client, uid):
+    """As in AWS, CreateLaunchTemplate's TagSpecifications tag the template; the version data holds only the
+    LaunchTemplateData TagSpecifications (instance and volume tags), so re-runs compare equal without filtering."""
+    run("launch_template", **args(uid))
+    lt, data = current(client, f"lt-{uid}")
+    assert {"Key": "edgeml:deployment", "Value": uid} in lt["Tags"]
+    assert sorted(s["ResourceType"] for s in data["TagSpecifications"]) == ["instance", "volume"]
+    assert all(s["Tags"] == [{"Key": "Name", "Value": "edge-node"}] for s in data["TagSpecifications"])
+    assert not run("launch_template", **args(uid))["changed"]
+
+    # Template tags but no instance tags: no TagSpecifications in the version data at all.
+    run("launch_template", **args(f"{uid}-b", instance_tags={}))
+    lt, data = current(client, f"lt-{uid}-b")
+    assert {"Key": "edgeml:deployment", "Value": f"{uid}-b"} in lt["Tags"]
+    assert "TagSpecifications" not in data
+    again = run("launch_template", diff=True, **args(f"{uid}-b", instance_tags={}))
+    assert not again["changed"] and again["latest_version"] == 1
+    assert "TagSpecifications" not in again["diff"]["before"]

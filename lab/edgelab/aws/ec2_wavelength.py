@@ -13,6 +13,7 @@ from moto.ec2.models.instance_types import INSTANCE_TYPE_OFFERINGS
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.subnets import SubnetBackend
 from moto.ec2.responses import EC2Response
+from moto.ec2.utils import convert_tag_spec
 
 from edgelab import config
 
@@ -156,6 +157,25 @@ def create_subnet(self, vpc_id, cidr_block, ipv6_cidr_block=None, availability_z
                           availability_zone_id, *args, **kwargs)
 
 
+# -- launch templates: the template's own tags stay out of its version data -----------------------
+
+_create_launch_template = EC2Response.create_launch_template
+
+
+def create_launch_template(self) -> ActionResult:
+    # moto copies CreateLaunchTemplate's TagSpecifications (the tags of the template itself) into the version
+    # data; in AWS the version data has only LaunchTemplateData.TagSpecifications.
+    given = copy.deepcopy(self._get_param("LaunchTemplateData", {}).get("TagSpecifications"))  # moto appends to it
+    result = _create_launch_template(self)
+    version = self.ec2_backend.get_launch_template_by_name(self._get_param("LaunchTemplateName")).versions[0]
+    if given:
+        version.data["TagSpecifications"] = given
+    else:
+        version.data.pop("TagSpecifications", None)
+    version.instance_tags = convert_tag_spec(given or []).get("instance", {})
+    return result
+
+
 # -- instances: launch-template network interface and carrier IPs --------------------------------
 
 _run_instances = InstanceBackend.run_instances
@@ -258,6 +278,7 @@ def install() -> None:
     RegionsAndZonesBackend.get_zone_by_name = get_zone_by_name
     EC2Response.modify_availability_zone_group = modify_availability_zone_group
     SubnetBackend.create_subnet = create_subnet
+    EC2Response.create_launch_template = create_launch_template
     InstanceBackend.run_instances = run_instances
     Instance.terminate = terminate
     NetworkInterface.carrier_ip = None
