@@ -1,0 +1,63 @@
+# Copyright: edgeml team
+# Apache License 2.0 (see LICENSE)
+
+DOCUMENTATION = r"""
+---
+name: export_models
+author: edgeml team
+version_added: 0.1.0
+short_description: The models the nodes fetch, from what model_artifacts exported
+description:
+  - Turns C(model_artifacts_exports) (model name to its export) into the list of models the edge nodes download and
+    verify (C(edge_nodegroup_models)) - name, S3 URI and sha256 of the artifact, in the order of the exports.
+positional: _input
+options:
+  _input:
+    description:
+      - Model name to a dict with at least C(artifact_s3_uri) and C(artifact_sha256) (C(model_artifacts_exports)).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+# => [{"name": "sentiment", "artifact_s3_uri": "s3://bucket/models/sentiment/model.tar.gz",
+#      "artifact_sha256": "9f86d08..."}]
+edge_nodegroup_models: "{{ model_artifacts_exports | default({}) | edgeml.wavelength.export_models }}"
+"""
+
+RETURN = r"""
+_value:
+  description: One dict per model.
+  type: list
+  elements: dict
+  contains:
+    name: {description: Model name., type: str}
+    artifact_s3_uri: {description: S3 URI of the model artifact., type: str}
+    artifact_sha256: {description: SHA-256 of the model artifact., type: str}
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+KEYS = ("artifact_s3_uri", "artifact_sha256")
+
+
+def export_models(exports):
+    """[{name, artifact_s3_uri, artifact_sha256}] of model_artifacts_exports."""
+    if not isinstance(exports, Mapping):
+        raise AnsibleFilterError(f"export_models: the input must be a dict of model name to export, got {exports!r}")
+    models = []
+    for name, export in exports.items():
+        if not isinstance(export, Mapping) or not all(isinstance(export.get(key), str) for key in KEYS):
+            raise AnsibleFilterError(f"export_models: the export of {name} needs artifact_s3_uri and artifact_sha256 "
+                                     f"strings, got {export!r}")
+        models.append({"name": name, **{key: export[key] for key in KEYS}})
+    return models
+
+
+class FilterModule:
+    """Models to fetch on the nodes."""
+
+    def filters(self):
+        return {"export_models": export_models}

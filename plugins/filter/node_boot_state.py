@@ -1,0 +1,140 @@
+# Copyright: edgeml team
+# Apache License 2.0 (see LICENSE)
+
+DOCUMENTATION = r"""
+---
+name: node_boot_state
+author: edgeml team
+version_added: 0.1.0
+short_description: Boot state of the Kubernetes Nodes of the edge auto scaling groups' instances
+description:
+  - Pairs the current instances of the per-zone auto scaling groups (named C(<name prefix>-<zone>)) with their
+    Kubernetes Nodes (by the instance id at the end of C(spec.providerID)). Instances whose lifecycle state starts
+    with C(Terminat) and instances without a Node are left out; an old Node of a replaced instance does not count.
+  - A Node is ready when its C(Ready) condition has status V(True). A Node whose C(Ready) condition has reason
+    V(UserDataFailed) failed to boot (its user data could not fetch or verify the model).
+positional: _input, groups, zones, name_prefix, nodes_per_zone
+options:
+  _input:
+    description: Node resources, as C(kubernetes.core.k8s_info) returns them in C(resources).
+    type: list
+    elements: dict
+    required: true
+  groups:
+    description: Auto scaling groups, as C(amazon.aws.autoscaling_group_info) returns them in C(results).
+    type: list
+    elements: dict
+    required: true
+  zones:
+    description: Zones with a group (C(edge_nodegroup_zones)).
+    type: list
+    elements: str
+    required: true
+  name_prefix:
+    description: Group name prefix (C(edge_nodegroup_name)); the group of a zone is C(<name_prefix>-<zone>).
+    type: str
+    required: true
+  nodes_per_zone:
+    description: Ready nodes a zone needs to count as ready (C(edge_nodegroup_nodes_per_zone)).
+    type: int
+    required: true
+"""
+
+EXAMPLES = r"""
+# => {"nodes": [{"zone": "us-east-1-wl1-bos-wlz-1", "instance_id": "i-0abc", "node_name": "ip-10-0-32-5",
+#                "ready": true}],
+#     "failed": [], "ready_zones": ["us-east-1-wl1-bos-wlz-1"]}
+boot: "{{ k8s_nodes.resources | edgeml.wavelength.node_boot_state(groups.results, edge_nodegroup_zones,
+  edge_nodegroup_name, edge_nodegroup_nodes_per_zone) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Boot state.
+  type: dict
+  contains:
+    nodes:
+      description: The Nodes of the groups' current instances, zone by zone in the order of O(zones).
+      type: list
+      elements: dict
+      contains:
+        zone: {description: Zone of the group., type: str}
+        instance_id: {description: EC2 instance id., type: str}
+        node_name: {description: Kubernetes Node name., type: str}
+        ready: {description: Whether the Node is Ready., type: bool}
+    failed:
+      description: Nodes whose user data failed - C(zone), C(instance_id) and C(message) (of the Ready condition).
+      type: list
+      elements: dict
+    ready_zones:
+      description: Zones with at least O(nodes_per_zone) Ready nodes, in the order of O(zones).
+      type: list
+      elements: str
+"""
+
+from collections.abc import Mapping, Sequence
+
+from ansible.errors import AnsibleFilterError
+
+
+def _list_of(value, kind, what):
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, kind) for v in value):
+        kinds = "strings" if kind is str else "dicts"
+        raise AnsibleFilterError(f"node_boot_state: {what} must be a list of {kinds}, got {value!r}")
+    return value
+
+
+def _dig(obj, *keys, default=None):
+    for key in keys:
+        if not isinstance(obj, Mapping) or obj.get(key) is None:
+            return default
+        obj = obj[key]
+    return obj
+
+
+def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone):
+    """{nodes, failed, ready_zones} of the groups' current instances."""
+    _list_of(nodes, Mapping, "the input (Node resources)")
+    _list_of(groups, Mapping, "groups")
+    _list_of(zones, str, "zones")
+    if not isinstance(name_prefix, str):
+        raise AnsibleFilterError(f"node_boot_state: name_prefix must be a string, got {name_prefix!r}")
+    try:
+        if isinstance(nodes_per_zone, bool):
+            raise ValueError
+        needed = int(nodes_per_zone)
+    except (TypeError, ValueError) as e:
+        raise AnsibleFilterError(f"node_boot_state: nodes_per_zone must be an integer, got {nodes_per_zone!r}") from e
+
+    by_id = {(_dig(node, "spec", "providerID", default="")).split("/")[-1]: node for node in nodes}
+    state = {"nodes": [], "failed": [], "ready_zones": []}
+    for zone in zones:
+        ready = []
+        for group in groups:
+            if group.get("auto_scaling_group_name") != f"{name_prefix}-{zone}":
+                continue
+            for inst in group.get("instances") or []:
+                instance_id = inst.get("instance_id")
+                if (inst.get("lifecycle_state") or "").startswith("Terminat") or instance_id not in by_id:
+                    continue
+                node = by_id[instance_id]
+                cond = next((c for c in _dig(node, "status", "conditions", default=[])
+                             if isinstance(c, Mapping) and c.get("type") == "Ready"), {})
+                is_ready = cond.get("status") == "True"
+                state["nodes"].append({"zone": zone, "instance_id": instance_id,
+                                       "node_name": _dig(node, "metadata", "name"), "ready": is_ready})
+                if is_ready:
+                    ready.append(instance_id)
+                elif cond.get("reason") == "UserDataFailed":
+                    state["failed"].append({"zone": zone, "instance_id": instance_id,
+                                            "message": cond.get("message", "")})
+        if len(ready) >= needed:
+            state["ready_zones"].append(zone)
+    return state
+
+
+class FilterModule:
+    """Boot state of the edge nodes."""
+
+    def filters(self):
+        return {"node_boot_state": node_boot_state}

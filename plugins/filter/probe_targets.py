@@ -1,0 +1,86 @@
+# Copyright: edgeml team
+# Apache License 2.0 (see LICENSE)
+
+DOCUMENTATION = r"""
+---
+name: probe_targets
+author: edgeml team
+version_added: 0.1.0
+short_description: Every (node, model) pair to probe, with the model's NodePort
+description:
+  - Pairs every target node with every model, node by node, and gives each model its NodePort (its C(node_port),
+    else O(default_node_port)) as an integer.
+  - Each pair is a two-item list, C([target, model]), as C(product) would make it, so C(item.0) is the node and
+    C(item.1) the model.
+positional: _input, models, default_node_port
+options:
+  _input:
+    description: Target nodes with C(carrier_ip), as P(edgeml.wavelength.carrier_targets#filter) returns them.
+    type: list
+    elements: dict
+    required: true
+  models:
+    description: Models with C(name) and optionally C(node_port) (C(endpoint_check_models)).
+    type: list
+    elements: dict
+    required: true
+  default_node_port:
+    description: NodePort of a model without C(node_port) (C(endpoint_check_default_node_port)).
+    type: int
+    default: 30007
+"""
+
+EXAMPLES = r"""
+# => [[{"zone": "us-east-1-wl1-bos-wlz-1", "carrier_ip": "155.146.10.20", ...},
+#      {"name": "sentiment", "node_port": 30007}]]
+loop: "{{ targets | edgeml.wavelength.probe_targets(endpoint_check_models, endpoint_check_default_node_port) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The C([target, model]) pairs; every model has an integer C(node_port).
+  type: list
+  elements: list
+"""
+
+from collections.abc import Mapping, Sequence
+
+from ansible.errors import AnsibleFilterError
+
+
+def _list_of_dicts(value, what):
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, Mapping) for v in value):
+        raise AnsibleFilterError(f"probe_targets: {what} must be a list of dicts, got {value!r}")
+
+
+def _port(value, what):
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        port = int(value)
+    except (TypeError, ValueError) as e:
+        raise AnsibleFilterError(f"probe_targets: {what} must be a port number, got {value!r}") from e
+    if not 0 < port < 65536:
+        raise AnsibleFilterError(f"probe_targets: {what} must be a port number, got {value!r}")
+    return port
+
+
+def probe_targets(targets, models, default_node_port=30007):
+    """[[target, model with node_port]] for every target and model."""
+    _list_of_dicts(targets, "the input (targets)")
+    _list_of_dicts(models, "models")
+    default = _port(default_node_port, "default_node_port")
+    resolved = []
+    for model in models:
+        if not isinstance(model.get("name"), str):
+            raise AnsibleFilterError(f"probe_targets: every model needs a name, got {model!r}")
+        port = default if model.get("node_port") is None else _port(model["node_port"], f"{model['name']}'s node_port")
+        resolved.append({**model, "node_port": port})
+    return [[target, model] for target in targets for model in resolved]
+
+
+class FilterModule:
+    """Probe targets."""
+
+    def filters(self):
+        return {"probe_targets": probe_targets}

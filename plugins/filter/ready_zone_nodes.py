@@ -1,0 +1,82 @@
+# Copyright: edgeml team
+# Apache License 2.0 (see LICENSE)
+
+DOCUMENTATION = r"""
+---
+name: ready_zone_nodes
+author: edgeml team
+version_added: 0.1.0
+short_description: Ready Kubernetes Nodes of the given zones, with their zone and EC2 instance id
+description:
+  - Keeps the Nodes whose C(spec.providerID) is C(aws:///<zone>/<instance id>) with the zone in O(zones) and whose
+    C(Ready) condition has status V(True), and returns their zone, instance id and name.
+positional: _input, zones
+options:
+  _input:
+    description: Node resources, as C(kubernetes.core.k8s_info) returns them in C(resources).
+    type: list
+    elements: dict
+    required: true
+  zones:
+    description: Zones to keep (C(endpoint_check_zones)).
+    type: list
+    elements: str
+    required: true
+"""
+
+EXAMPLES = r"""
+# => [{"zone": "us-east-1-wl1-bos-wlz-1", "instance_id": "i-0abc", "node_name": "ip-10-0-32-5"}]
+nodes: "{{ k8s_nodes.resources | edgeml.wavelength.ready_zone_nodes(endpoint_check_zones) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The Ready Nodes of the zones, in the order of the input.
+  type: list
+  elements: dict
+  contains:
+    zone: {description: Zone of the Node's instance., type: str}
+    instance_id: {description: EC2 instance id., type: str}
+    node_name: {description: Kubernetes Node name., type: str}
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+
+from ansible.errors import AnsibleFilterError
+
+PROVIDER_ID = re.compile(r"aws:///([^/]+)/(i-[0-9a-zA-Z]+)")
+
+
+def _list_of(value, kind, what):
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, kind) for v in value):
+        kinds = "strings" if kind is str else "dicts"
+        raise AnsibleFilterError(f"ready_zone_nodes: {what} must be a list of {kinds}, got {value!r}")
+
+
+def _get(obj, key):
+    value = obj.get(key) if isinstance(obj, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def ready_zone_nodes(nodes, zones):
+    """[{zone, instance_id, node_name}] of the Ready Nodes of the zones."""
+    _list_of(nodes, Mapping, "the input (Node resources)")
+    _list_of(zones, str, "zones")
+    out = []
+    for node in nodes:
+        provider_id = _get(node, "spec").get("providerID") or ""
+        match = PROVIDER_ID.fullmatch(provider_id) if isinstance(provider_id, str) else None
+        conditions = _get(node, "status").get("conditions") or []
+        ready = any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in conditions)
+        if match and match[1] in zones and ready:
+            out.append({"zone": match[1], "instance_id": match[2], "node_name": _get(node, "metadata").get("name")})
+    return out
+
+
+class FilterModule:
+    """Ready Nodes of the zones."""
+
+    def filters(self):
+        return {"ready_zone_nodes": ready_zone_nodes}

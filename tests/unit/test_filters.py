@@ -1,0 +1,564 @@
+"""Filter plugins (plugins/filter/): the logic the roles used to carry as Jinja.
+
+The expected values of the cases marked "as the Jinja" were produced by the Jinja the filters replaced
+(roles/edge_network/tasks/validate.yml, roles/edge_nodegroup/vars/main.yml, roles/endpoint_check/tasks/discover.yml
+and probe.yml, roles/model_deploy/tasks/prune.yml, playbooks/nodes.yml) on the same inputs.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+from ansible_collections.edgeml.wavelength.plugins.filter.carrier_targets import carrier_targets
+from ansible_collections.edgeml.wavelength.plugins.filter.cidr_errors import cidr_errors
+from ansible_collections.edgeml.wavelength.plugins.filter.export_models import export_models
+from ansible_collections.edgeml.wavelength.plugins.filter.node_boot_state import node_boot_state
+from ansible_collections.edgeml.wavelength.plugins.filter.probe_targets import probe_targets
+from ansible_collections.edgeml.wavelength.plugins.filter.ready_zone_nodes import ready_zone_nodes
+from ansible_collections.edgeml.wavelength.plugins.filter.stale_objects import stale_objects
+from ansible_collections.edgeml.wavelength.plugins.filter.stale_zones import stale_zones
+from ansible_collections.edgeml.wavelength.plugins.filter.subnet_plan import subnet_plan
+
+REPO = Path(__file__).resolve().parents[2]
+FILTERS = sorted(p.stem for p in (REPO / "plugins" / "filter").glob("*.py") if p.stem != "__init__")
+BOS, NYC, MIA = "us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1", "us-east-1-wl1-mia-wlz-1"
+VPC = "edge_vpc_cidr (edge_network_vpc_cidr)"
+NODEPORTS = "edge_nodeport_allowed_cidrs (edge_network_nodeport_allowed_cidrs)"
+PREFIX = "edge-ng"
+
+
+# --- every filter: documented, and usable by its FQCN in a play -------------------------------------------------
+
+
+def test_every_filter_is_documented():
+    out = subprocess.run([Path(sys.executable).parent / "ansible-doc", "-t", "filter", "--json",
+                          *(f"edgeml.wavelength.{name}" for name in FILTERS)],
+                         capture_output=True, text=True, check=False, cwd=REPO,
+                         env=os.environ | {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+    assert out.returncode == 0, out.stderr
+    docs = json.loads(out.stdout)
+    assert sorted(docs) == [f"edgeml.wavelength.{name}" for name in FILTERS]
+    for fqcn, doc in docs.items():
+        assert doc["doc"]["name"] == fqcn.rsplit(".", 1)[1]
+        assert doc["doc"]["version_added"] == "0.1.0"
+        assert doc["doc"]["short_description"] and doc["doc"]["options"]["_input"]
+        assert yaml.safe_load(doc["examples"]), fqcn
+        assert doc["return"]["_value"]["type"], fqcn
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_filter_module_exposes_the_filter_of_its_file(name):
+    module = __import__(f"ansible_collections.edgeml.wavelength.plugins.filter.{name}", fromlist=["FilterModule"])
+    assert list(module.FilterModule().filters()) == [name]
+
+
+def test_filters_run_by_fqcn_in_a_play(tmp_path):
+    """Through Ansible's templating (tagged strings, lazy containers), with the role's keyword arguments."""
+    play = [{"hosts": "localhost", "gather_facts": False, "connection": "local",
+             "vars": {"zone_info": ZONE_INFO, "nodes": NODES, "asgs": GROUPS, "cidrs": ["127.0.0.0/8"],
+                      "models": [{"name": "m1"}], "exports": {"m1": {"artifact_s3_uri": "s3://b/k",
+                                                                    "artifact_sha256": "ab"}}},
+             "tasks": [{"name": "All filters", "ansible.builtin.copy": {"dest": str(tmp_path / "out.json"), "content":
+                 "{{ {'plan': '10.0.0.0/16' | edgeml.wavelength.subnet_plan([bos], zone_info, subnet_prefix='',"
+                 " regional_cidrs=[], wavelength_cidrs={}, service_cidr='172.20.0.0/16'),"
+                 " 'cidr_errors': cidrs | edgeml.wavelength.cidr_errors(allow_open=false),"
+                 " 'boot': nodes | edgeml.wavelength.node_boot_state(asgs, [bos], 'edge-ng', '1'),"
+                 " 'stale': [] | edgeml.wavelength.stale_zones(asgs, 'edge-ng'),"
+                 " 'targets': nodes | edgeml.wavelength.ready_zone_nodes([bos])"
+                 " | edgeml.wavelength.carrier_targets(instances, [bos])"
+                 " | edgeml.wavelength.probe_targets(models, 30007),"
+                 " 'export': exports | edgeml.wavelength.export_models,"
+                 " 'stale_objects': [] | edgeml.wavelength.stale_objects([])} | to_json }}",
+                 "mode": "0600"}, "vars": {"bos": BOS, "instances": INSTANCES}}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    proc = subprocess.run([Path(sys.executable).parent / "ansible-playbook", str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, check=False, cwd=REPO,
+                          env=os.environ | {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["plan"]["errors"] == [] and out["plan"]["wavelength_cidrs"] == {BOS: "10.0.32.0/20"}
+    assert out["cidr_errors"] == []
+    assert out["boot"]["ready_zones"] == [BOS]
+    assert out["stale"] == []
+    assert [[t["carrier_ip"], m["node_port"]] for t, m in out["targets"]] == [["155.1.1.1", 30007],
+                                                                             ["155.1.1.2", 30007]]
+    assert out["export"] == [{"name": "m1", "artifact_s3_uri": "s3://b/k", "artifact_sha256": "ab"}]
+    assert out["stale_objects"] == []
+
+
+# --- subnet_plan -------------------------------------------------------------------------------------------------
+
+ZONE_INFO = [{"zone_name": f"us-east-1{c}", "zone_type": "availability-zone"} for c in "fedcba"] + [
+    {"zone_name": BOS, "zone_type": "wavelength-zone", "parent_zone_name": "us-east-1a"},
+    {"zone_name": NYC, "zone_type": "wavelength-zone", "parent_zone_name": "us-east-1f"},
+    {"zone_name": MIA, "zone_type": "wavelength-zone", "parent_zone_name": "us-east-1a"},
+] + [{"zone_name": f"wl-{i}", "zone_type": "wavelength-zone", "parent_zone_name": "us-east-1c"} for i in range(16)]
+AZS = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"]
+
+
+def plan(vpc="10.0.0.0/16", zones=(BOS,), zone_info=ZONE_INFO, **kwargs):
+    return subnet_plan(vpc, list(zones), zone_info, **kwargs)
+
+
+def test_plan_derives_everything_from_the_vpc_cidr():  # as the Jinja
+    assert plan() == {"prefix": 20, "regional_cidrs": ["10.0.0.0/20", "10.0.16.0/20"],
+                      "wavelength_cidrs": {BOS: "10.0.32.0/20"}, "regional_zones": AZS, "errors": []}
+
+
+def test_plan_three_zones_in_their_order_and_their_parents_first():  # as the Jinja
+    p = plan(zones=[NYC, BOS, MIA])
+    assert p["wavelength_cidrs"] == {NYC: "10.0.32.0/20", BOS: "10.0.48.0/20", MIA: "10.0.64.0/20"}
+    assert list(p["wavelength_cidrs"]) == [NYC, BOS, MIA]
+    assert p["regional_zones"] == ["us-east-1f", "us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e"]
+    assert p["errors"] == []
+
+
+@pytest.mark.parametrize("prefix", ["24", 24, " 24 "])
+def test_plan_given_prefix(prefix):  # as the Jinja
+    p = plan(zones=[NYC, BOS], subnet_prefix=prefix)
+    assert p["prefix"] == 24 and p["errors"] == []
+    assert p["regional_cidrs"] == ["10.0.0.0/24", "10.0.1.0/24"]
+    assert p["wavelength_cidrs"] == {NYC: "10.0.2.0/24", BOS: "10.0.3.0/24"}
+
+
+@pytest.mark.parametrize("prefix", ["", None])
+def test_plan_empty_prefix_is_vpc_prefix_plus_4(prefix):
+    p = plan("192.168.4.0/24", [BOS, NYC], subnet_prefix=prefix)
+    assert p["prefix"] == 28 and p["errors"] == []
+    assert p["regional_cidrs"] == ["192.168.4.0/28", "192.168.4.16/28"]
+    assert p["wavelength_cidrs"] == {BOS: "192.168.4.32/28", NYC: "192.168.4.48/28"}
+
+
+@pytest.mark.parametrize(("prefix", "ok"), [("17", False), ("18", True), ("28", True), ("29", False)])
+def test_plan_prefix_bounds(prefix, ok):  # as the Jinja
+    errors = plan(subnet_prefix=prefix)["errors"]
+    assert (errors == []) is ok
+    if not ok:
+        assert errors == [f"edge_network_subnet_prefix ({prefix}) must be between the VPC prefix + 2 (18) and 28"]
+
+
+def test_plan_prefix_not_a_number():
+    p = plan(subnet_prefix="/20")
+    assert p["prefix"] is None and p["regional_cidrs"] == [] and p["wavelength_cidrs"] == {}
+    assert p["errors"] == ["edge_network_subnet_prefix must be a prefix length such as 20, or empty for the VPC "
+                           "prefix + 4 (got '/20')"]
+
+
+@pytest.mark.parametrize(("vpc", "error"), [
+    ("10.0.0.1/16", f"{VPC} '10.0.0.1/16' must be an IPv4 network CIDR: write 10.0.0.0/16"),
+    ("10.0.0.0/255.255.0.0", f"{VPC} '10.0.0.0/255.255.0.0' must be an IPv4 network CIDR: write 10.0.0.0/16"),
+    ("abc", f"{VPC} 'abc' must be an IPv4 network CIDR such as 10.0.0.0/16"),
+    ("2001:db8::/56", f"{VPC} '2001:db8::/56' must be an IPv4 network CIDR such as 10.0.0.0/16"),
+    ("10.0.0.0/8", f"{VPC} 10.0.0.0/8 must have a /16 to /24 prefix"),
+    ("10.0.0.0/26", f"{VPC} 10.0.0.0/26 must have a /16 to /24 prefix"),
+    ("10.0.0.0/32", f"{VPC} '10.0.0.0/32' must be an IPv4 network CIDR (a /32 is a single address) such as "
+                    "10.0.0.0/16"),
+])
+def test_plan_bad_vpc_cidr(vpc, error):  # refused by the Jinja too
+    p = plan(vpc)
+    assert p["errors"] == [error]
+    assert p["prefix"] is None and p["regional_cidrs"] == [] and p["wavelength_cidrs"] == {}
+
+
+def test_plan_bad_vpc_and_given_prefix_both_reported():
+    assert plan("10.0.0.0/8", subnet_prefix="9")["errors"] == [
+        f"{VPC} 10.0.0.0/8 must have a /16 to /24 prefix",
+        "edge_network_subnet_prefix (9) must be between the VPC prefix + 2 (10) and 28"]
+
+
+def test_plan_unknown_zones():  # refused by the Jinja too
+    p = plan(zones=[BOS, "us-east-1-wl1-xxx-wlz-1", "nowhere"])
+    assert p["errors"] == ["every zone of edge_zones (edge_network_zones) must exist in the region "
+                           "(unknown: us-east-1-wl1-xxx-wlz-1, nowhere)"]
+    assert p["regional_zones"] == AZS
+
+
+def test_plan_region_with_fewer_than_two_availability_zones():
+    p = plan(zone_info=[ZONE_INFO[-1], {"zone_name": BOS, "zone_type": "wavelength-zone"}])
+    assert p["regional_zones"] == []
+    assert p["errors"] == ["the region (edge_region) has fewer than two availability zones; EKS needs two"]
+    one = plan(zone_info=[{"zone_name": "us-east-1a", "zone_type": "availability-zone"}, ZONE_INFO[6]])
+    assert one["regional_zones"] == ["us-east-1a"] and len(one["errors"]) == 1
+
+
+def test_plan_regional_zones_unique_parents_first():
+    p = plan(zones=[MIA, BOS, NYC])
+    assert p["regional_zones"] == ["us-east-1a", "us-east-1f", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e"]
+
+
+def test_plan_overlap_of_given_cidrs():  # as the Jinja (tests/roles/test_infra.py expects this text)
+    p = plan(zones=[BOS, NYC], regional_cidrs=["10.0.0.0/20", "10.0.16.0/20"],
+             wavelength_cidrs={BOS: "10.0.8.0/24"})
+    assert p["regional_cidrs"] == ["10.0.0.0/20", "10.0.16.0/20"]
+    assert p["wavelength_cidrs"] == {BOS: "10.0.8.0/24", NYC: "10.0.48.0/20"}
+    assert p["errors"] == ["10.0.0.0/20 overlaps 10.0.8.0/24 (edge_network_regional_subnet_cidrs vs "
+                           f"edge_network_wavelength_subnet_cidrs[{BOS}])"]
+
+
+def test_plan_given_cidr_equal_to_a_derived_one():  # as the Jinja
+    assert plan(zones=[BOS, NYC], wavelength_cidrs={BOS: "10.0.48.0/20"})["errors"] == [
+        f"10.0.48.0/20 overlaps 10.0.48.0/20 (edge_network_wavelength_subnet_cidrs[{BOS}] vs subnet of {NYC} "
+        "derived from edge_vpc_cidr)"]
+
+
+def test_plan_given_wavelength_cidr_outside_the_vpc():  # as the Jinja
+    assert plan(wavelength_cidrs={BOS: "10.1.0.0/24", "unused-zone": "garbage"})["errors"] == [
+        f"10.1.0.0/24 (edge_network_wavelength_subnet_cidrs[{BOS}]) is outside the VPC 10.0.0.0/16 of {VPC}"]
+
+
+@pytest.mark.parametrize(("cidr", "error"), [
+    ("foo", "edge_network_regional_subnet_cidrs: foo is not a valid network CIDR such as 10.0.16.0/20"),
+    ("10.0.0.1/20", "edge_network_regional_subnet_cidrs: 10.0.0.1/20 is not a valid network CIDR: write 10.0.0.0/20"),
+    ("10.0.0.7/32", "edge_network_regional_subnet_cidrs: 10.0.0.7/32 is not a valid network CIDR (a /32 is a single "
+                    "address) such as 10.0.16.0/20"),
+])
+def test_plan_invalid_given_cidr(cidr, error):  # refused by the Jinja too
+    assert plan(regional_cidrs=[cidr, "10.0.16.0/20"])["errors"] == [error]
+
+
+def test_plan_cidr_in_netmask_form_is_accepted():  # as the Jinja
+    p = plan(wavelength_cidrs={BOS: "10.0.64.0/255.255.240.0"})
+    assert p["errors"] == [] and p["wavelength_cidrs"] == {BOS: "10.0.64.0/255.255.240.0"}
+
+
+@pytest.mark.parametrize("regional", [["10.0.0.0/20"], ["10.0.0.0/20", "10.0.16.0/20", "10.0.64.0/20"]])
+def test_plan_needs_two_regional_cidrs(regional):  # refused by the Jinja too
+    assert plan(regional_cidrs=regional)["errors"] == [
+        f"edge_network_regional_subnet_cidrs must list two CIDRs, one per regional zone (got {len(regional)})"]
+
+
+def test_plan_zones_that_fill_the_vpc():  # as the Jinja
+    p = plan("10.0.0.0/24", [f"wl-{i}" for i in range(14)], subnet_prefix="28")
+    assert p["errors"] == [] and p["wavelength_cidrs"]["wl-13"] == "10.0.0.240/28"
+
+
+def test_plan_no_room_for_a_zone():  # refused by the Jinja too ("False is not a valid CIDR")
+    p = plan(zones=[BOS, NYC, MIA], subnet_prefix="18")
+    assert p["wavelength_cidrs"] == {BOS: "10.0.128.0/18", NYC: "10.0.192.0/18"}
+    assert p["errors"] == [
+        f"no room for a /18 subnet of {MIA} in the VPC 10.0.0.0/16 (subnets 0 and 1 are regional): use a larger "
+        f"{VPC}, a longer edge_network_subnet_prefix or set edge_network_wavelength_subnet_cidrs[{MIA}]"]
+    assert plan(zones=[BOS, NYC, MIA], subnet_prefix="18", wavelength_cidrs={MIA: "10.0.96.0/20"})["errors"] == [
+        f"10.0.64.0/18 overlaps 10.0.96.0/20 (regional subnet derived from edge_vpc_cidr vs "
+        f"edge_network_wavelength_subnet_cidrs[{MIA}])"]
+
+
+@pytest.mark.parametrize("service", ["10.0.0.0/12", "10.0.128.0/20"])
+def test_plan_service_cidr_overlapping_the_vpc(service):  # as the Jinja
+    assert plan(service_cidr=service)["errors"] == [
+        f"the service CIDR {service} of eks_cluster_service_cidr (edge_network_service_cidr) overlaps the VPC "
+        f"10.0.0.0/16 of {VPC}"]
+
+
+@pytest.mark.parametrize("service", ["nope", "", "172.20.0.0/16"])
+def test_plan_service_cidr_not_checked_unless_a_network_outside_the_vpc(service):  # as the Jinja
+    assert plan(service_cidr=service)["errors"] == []
+
+
+def test_plan_reports_every_cidr_problem():
+    p = plan(zones=[BOS, NYC], regional_cidrs=["10.0.0.0/20", "bad"],
+             wavelength_cidrs={BOS: "10.0.0.0/24", NYC: "192.168.0.0/24"}, service_cidr="10.0.0.0/8")
+    assert p["errors"] == [
+        f"10.0.0.0/20 overlaps 10.0.0.0/24 (edge_network_regional_subnet_cidrs vs "
+        f"edge_network_wavelength_subnet_cidrs[{BOS}])",
+        "edge_network_regional_subnet_cidrs: bad is not a valid network CIDR such as 10.0.16.0/20",
+        f"192.168.0.0/24 (edge_network_wavelength_subnet_cidrs[{NYC}]) is outside the VPC 10.0.0.0/16 of {VPC}",
+        f"the service CIDR 10.0.0.0/8 of eks_cluster_service_cidr (edge_network_service_cidr) overlaps the VPC "
+        f"10.0.0.0/16 of {VPC}"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((16, [BOS], ZONE_INFO), "the VPC CIDR must be a string"),
+    (("10.0.0.0/16", BOS, ZONE_INFO), "zones must be a list of strings"),
+    (("10.0.0.0/16", [BOS, 1], ZONE_INFO), "zones must be a list of strings"),
+    (("10.0.0.0/16", [BOS], {"zones": ZONE_INFO}), "zone_info_zones must be the zones"),
+    (("10.0.0.0/16", [BOS], [{"name": BOS}]), "zone_info_zones must be the zones"),
+    (("10.0.0.0/16", [BOS], ZONE_INFO, ["20"]), "subnet_prefix must be an integer or a string"),
+    (("10.0.0.0/16", [BOS], ZONE_INFO, True), "subnet_prefix must be an integer or a string"),
+    (("10.0.0.0/16", [BOS], ZONE_INFO, "", "10.0.0.0/20"), "regional_cidrs must be a list of strings"),
+    (("10.0.0.0/16", [BOS], ZONE_INFO, "", [], [BOS]), "wavelength_cidrs must be a dict"),
+    (("10.0.0.0/16", [BOS], ZONE_INFO, "", [], {BOS: None}), "wavelength_cidrs must be a dict"),
+    (("10.0.0.0/16", [BOS], ZONE_INFO, "", [], {}, None), "service_cidr must be a string"),
+])
+def test_plan_wrong_input_types(args, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        subnet_plan(*args)
+
+
+# --- cidr_errors -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cidrs", [["127.0.0.0/8"], ["203.0.113.0/24", "198.51.100.0/31"], ["10.0.0.0/255.0.0.0"]])
+def test_cidr_errors_none(cidrs):  # as the Jinja
+    assert cidr_errors(cidrs) == []
+
+
+@pytest.mark.parametrize(("cidrs", "errors"), [
+    ([], [f"{NODEPORTS} must list at least one network CIDR (it is empty)"]),
+    (["0.0.0.0/0"], [f"{NODEPORTS} contains 0.0.0.0/0, which allows every address: "
+                     "set edge_network_allow_open_nodeports: true to allow it"]),
+    (["0.0.0.0/0.0.0.0"], [f"{NODEPORTS} contains 0.0.0.0/0.0.0.0, which allows every address: "
+                           "set edge_network_allow_open_nodeports: true to allow it"]),
+    (["10.0.0.1/8"], [f"{NODEPORTS}: '10.0.0.1/8' has host bits set, write 10.0.0.0/8"]),
+    (["1.2.3.4/32", "1.2.3.4", "abc", "::/0"],
+     [f"{NODEPORTS}: {c!r} is not an IPv4 network CIDR with more than one address (such as 203.0.113.0/24)"
+      for c in ["1.2.3.4/32", "1.2.3.4", "abc", "::/0"]]),
+])
+def test_cidr_errors(cidrs, errors):  # refused by the Jinja too (except 0.0.0.0/0.0.0.0, which it let through)
+    assert cidr_errors(cidrs) == errors
+
+
+@pytest.mark.parametrize("allow", [True, "yes", "true"])
+def test_cidr_errors_open_allowed(allow):  # as the Jinja
+    assert cidr_errors(["0.0.0.0/0", "10.0.0.0/8"], allow_open=allow) == []
+
+
+def test_cidr_errors_names_other_variables():
+    assert cidr_errors(["0.0.0.0/0"], variable="edge_api_allowed_cidrs", allow_open_variable="edge_api_open") == [
+        "edge_api_allowed_cidrs contains 0.0.0.0/0, which allows every address: set edge_api_open: true to allow it"]
+
+
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    (("127.0.0.0/8",), {}, "must be a list of CIDR strings"),
+    (([24],), {}, "must be a list of CIDR strings"),
+    ((["127.0.0.0/8"], "maybe"), {}, "allow_open must be a boolean"),
+    ((["127.0.0.0/8"],), {"variable": 1}, "must be strings"),
+])
+def test_cidr_errors_wrong_input_types(args, kwargs, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        cidr_errors(*args, **kwargs)
+
+
+# --- node_boot_state and stale_zones (edge_nodegroup) ------------------------------------------------------------
+
+def node(name, zone, instance_id, status="True", reason=None, message=None, provider=None, conditions=True):
+    obj = {"metadata": {"name": name}, "status": {},
+           "spec": {"providerID": f"aws:///{zone}/{instance_id}" if provider is None else provider}}
+    if conditions:
+        ready = {"type": "Ready", "status": status, **({"reason": reason} if reason else {}),
+                 **({"message": message} if message else {})}
+        obj["status"]["conditions"] = [{"type": "MemoryPressure", "status": "False"}, ready]
+    return obj
+
+
+def instance(instance_id, state="InService", version="2", template=True):
+    return {"instance_id": instance_id, "lifecycle_state": state,
+            **({"launch_template": {"launch_template_name": "t", "version": version}} if template else {})}
+
+
+NODES = [
+    node("n-bos-b", BOS, "i-0b"), node("n-bos-a", BOS, "i-0a"),
+    node("n-nyc-1", NYC, "i-1a", status="False", reason="UserDataFailed", message="sha256 mismatch"),
+    node("n-nyc-2", NYC, "i-1b", status="Unknown", reason="KubeletNotReady"),
+    node("n-mia-1", MIA, "i-2a"), node("n-old", BOS, "i-0old"),
+    node("n-noprov", BOS, "", provider=""), {"metadata": {"name": "bare"}},
+    node("n-nocond", MIA, "i-2b", conditions=False),
+    node("n-weird", BOS, "x", provider="aws:///us-east-1a/i-0c/extra"),
+    node("n-other-zone", "us-east-1a", "i-9"),
+]
+GROUPS = [
+    {"auto_scaling_group_name": f"{PREFIX}-{BOS}",
+     "instances": [instance("i-0a"), instance("i-0b", version="1"), instance("i-0old", "Terminating")]},
+    {"auto_scaling_group_name": f"{PREFIX}-{NYC}", "instances": [instance("i-1a"), instance("i-1b")]},
+    {"auto_scaling_group_name": f"{PREFIX}-{MIA}",
+     "instances": [instance("i-2a", template=False), instance("i-2b"), instance("i-2c")]},
+    {"auto_scaling_group_name": f"other-{BOS}", "instances": [instance("i-0a")]},
+    {"auto_scaling_group_name": f"{PREFIX}-lonely"},
+]
+BOOT_NODES = [  # as the Jinja
+    {"zone": BOS, "instance_id": "i-0a", "node_name": "n-bos-a", "ready": True},
+    {"zone": BOS, "instance_id": "i-0b", "node_name": "n-bos-b", "ready": True},
+    {"zone": NYC, "instance_id": "i-1a", "node_name": "n-nyc-1", "ready": False},
+    {"zone": NYC, "instance_id": "i-1b", "node_name": "n-nyc-2", "ready": False},
+    {"zone": MIA, "instance_id": "i-2a", "node_name": "n-mia-1", "ready": True},
+    {"zone": MIA, "instance_id": "i-2b", "node_name": "n-nocond", "ready": False},
+]
+
+
+@pytest.mark.parametrize(("per_zone", "ready_zones"), [(1, [BOS, MIA]), ("2", [BOS]), (0, [BOS, NYC, MIA])])
+def test_node_boot_state(per_zone, ready_zones):  # as the Jinja
+    assert node_boot_state(NODES, GROUPS, [BOS, NYC, MIA], PREFIX, per_zone) == {
+        "nodes": BOOT_NODES, "failed": [{"zone": NYC, "instance_id": "i-1a", "message": "sha256 mismatch"}],
+        "ready_zones": ready_zones}
+
+
+def test_node_boot_state_before_any_node():
+    assert node_boot_state([], GROUPS, [BOS], PREFIX, 1) == {"nodes": [], "failed": [], "ready_zones": []}
+    assert node_boot_state(NODES, [], [BOS], PREFIX, 1) == {"nodes": [], "failed": [], "ready_zones": []}
+
+
+def test_node_boot_state_failure_without_message():
+    nodes = [node("n", BOS, "i-0a", status="False", reason="UserDataFailed")]
+    assert node_boot_state(nodes, GROUPS, [BOS], PREFIX, 1)["failed"] == [
+        {"zone": BOS, "instance_id": "i-0a", "message": ""}]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (({"resources": NODES}, GROUPS, [BOS], PREFIX, 1), r"the input \(Node resources\) must be a list of dicts"),
+    ((NODES, [GROUPS], [BOS], PREFIX, 1), "groups must be a list of dicts"),
+    ((NODES, GROUPS, BOS, PREFIX, 1), "zones must be a list of strings"),
+    ((NODES, GROUPS, [BOS], None, 1), "name_prefix must be a string"),
+    ((NODES, GROUPS, [BOS], PREFIX, "two"), "nodes_per_zone must be an integer"),
+    ((NODES, GROUPS, [BOS], PREFIX, True), "nodes_per_zone must be an integer"),
+])
+def test_node_boot_state_wrong_input_types(args, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        node_boot_state(*args)
+
+
+def template(zone, default=2, latest=2, changed=False):
+    return {"item": zone, "default_version": default, "latest_version": latest, "version_changed": changed}
+
+
+def group(zone, *versions, prefix=PREFIX):
+    return {"auto_scaling_group_name": f"{prefix}-{zone}",
+            "instances": [instance(f"i-{n}", version=v) if v is not None else instance(f"i-{n}", template=False)
+                          for n, v in enumerate(versions)]}
+
+
+@pytest.mark.parametrize(("templates", "groups", "stale"), [
+    ([template(BOS)], [group(BOS, "2", 2)], []),  # every instance on the default version
+    ([template(BOS, "2")], [group(BOS, "2")], []),  # versions compared as strings
+    ([template(BOS, latest=3, changed=True)], [group(BOS, "2")], [BOS]),  # new version in this run
+    ([template(BOS, 1, 1, changed=True)], [group(BOS, "1")], []),  # first version: nothing to roll
+    ([template(BOS)], [group(BOS, "2", "1")], [BOS]),  # interrupted roll
+    ([template(BOS)], [group(BOS, None)], [BOS]),  # instance without a launch template
+    ([template(BOS, latest=3, changed=True)], [], []),  # no group yet
+    ([template(BOS, latest=3, changed=True)], [group(BOS, prefix="other")], []),
+    ([template(BOS, latest=3, changed=True)], [group(BOS)], [BOS]),  # empty group, new version
+    ([{"item": BOS, "skipped": True}], [group(BOS, "1")], []),  # skipped loop item
+    ([template(NYC, latest=3, changed=True), template(BOS), template(MIA)],
+     [group(BOS, "1"), group(NYC, "2"), group(MIA, "2")], [NYC, BOS]),
+])
+def test_stale_zones(templates, groups, stale):  # as the Jinja
+    assert stale_zones(templates, groups, PREFIX) == stale
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (({"results": []}, [], PREFIX), r"the input \(launch template results\) must be a list of dicts"),
+    (([], "groups", PREFIX), "groups must be a list of dicts"),
+    (([], [], 3), "name_prefix must be a string"),
+    (([{"item": 1, "default_version": 1}], [], PREFIX), "item must be its zone"),
+    (([template(BOS, latest="x", changed=True)], [], PREFIX), "latest_version must be an integer"),
+    (([template(BOS, latest=True, changed=True)], [], PREFIX), "latest_version must be an integer"),
+])
+def test_stale_zones_wrong_input_types(args, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        stale_zones(*args)
+
+
+# --- ready_zone_nodes, carrier_targets, probe_targets (endpoint_check) -------------------------------------------
+
+INSTANCES = [
+    {"instance_id": "i-0a", "network_interfaces": [{"association": {"carrier_ip": "155.1.1.1", "public_ip": "x"}}]},
+    {"instance_id": "i-0b", "network_interfaces": [{"private_ip_address": "10.0.32.4"}, {"association": None},
+                                                   {"association": {"carrier_ip": "155.1.1.2"}},
+                                                   {"association": {"carrier_ip": "155.1.1.3"}}]},
+    {"instance_id": "i-2a", "network_interfaces": [{"association": {"public_ip": "3.3.3.3"}}]},
+    {"instance_id": "i-0old"},
+]
+ZONE_NODES = [  # as the Jinja
+    {"zone": BOS, "instance_id": "i-0b", "node_name": "n-bos-b"},
+    {"zone": BOS, "instance_id": "i-0a", "node_name": "n-bos-a"},
+    {"zone": MIA, "instance_id": "i-2a", "node_name": "n-mia-1"},
+    {"zone": BOS, "instance_id": "i-0old", "node_name": "n-old"},
+]
+TARGETS = [  # as the Jinja
+    {"zone": BOS, "instance_id": "i-0a", "node_name": "n-bos-a", "carrier_ip": "155.1.1.1"},
+    {"zone": BOS, "instance_id": "i-0b", "node_name": "n-bos-b", "carrier_ip": "155.1.1.2"},
+]
+
+
+def test_ready_zone_nodes():  # as the Jinja
+    assert ready_zone_nodes(NODES, [NYC, BOS, MIA]) == ZONE_NODES
+    assert ready_zone_nodes(NODES, [NYC]) == []
+
+
+def test_carrier_targets():  # as the Jinja
+    assert carrier_targets(ZONE_NODES, INSTANCES, [NYC, BOS, MIA]) == TARGETS
+    assert carrier_targets(ZONE_NODES, [], [BOS]) == []
+
+
+def test_carrier_targets_zone_order():
+    nodes = [{"zone": z, "instance_id": f"i-{z}", "node_name": "n"} for z in ("a", "b")]
+    instances = [{"instance_id": f"i-{z}", "network_interfaces": [{"association": {"carrier_ip": z}}]} for z in "ab"]
+    assert [t["zone"] for t in carrier_targets(nodes, instances, ["b", "a"])] == ["b", "a"]
+
+
+def test_probe_targets():  # as product(endpoint_check_models) with node_port | default(...)
+    models = [{"name": "m1", "node_port": 30010}, {"name": "m2"}, {"name": "m3", "node_port": "30011"}]
+    pairs = probe_targets(TARGETS, models, 30007)
+    assert pairs == [[t, {**m, "node_port": p}] for t in TARGETS
+                     for m, p in zip(models, [30010, 30007, 30011], strict=True)]
+    assert probe_targets([], models) == []
+    assert probe_targets(TARGETS[:1], [{"name": "m", "node_port": None}], "30008")[0][1]["node_port"] == 30008
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: ready_zone_nodes({"resources": []}, [BOS]), r"the input \(Node resources\) must be a list of dicts"),
+    (lambda: ready_zone_nodes(NODES, BOS), "zones must be a list of strings"),
+    (lambda: carrier_targets("nodes", [], [BOS]), r"the input \(nodes\) must be a list of dicts"),
+    (lambda: carrier_targets([], {"instances": []}, [BOS]), "instances must be a list of dicts"),
+    (lambda: carrier_targets([], [], [1]), "zones must be a list of strings"),
+    (lambda: carrier_targets([{"zone": BOS}], [], [BOS]), "every node needs zone, instance_id and node_name"),
+    (lambda: probe_targets({}, []), r"the input \(targets\) must be a list of dicts"),
+    (lambda: probe_targets([], ["m1"]), "models must be a list of dicts"),
+    (lambda: probe_targets([], [{"node_port": 1}]), "every model needs a name"),
+    (lambda: probe_targets([], [{"name": "m", "node_port": "http"}]), "m's node_port must be a port number"),
+    (lambda: probe_targets([], [{"name": "m", "node_port": 70000}]), "m's node_port must be a port number"),
+    (lambda: probe_targets([], [], default_node_port=None), "default_node_port must be a port number"),
+    (lambda: probe_targets([], [], default_node_port=True), "default_node_port must be a port number"),
+])
+def test_endpoint_filters_wrong_input_types(call, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        call()
+
+
+# --- export_models, stale_objects --------------------------------------------------------------------------------
+
+def test_export_models():  # as the Jinja of playbooks/nodes.yml
+    exports = {"m1": {"artifact_s3_uri": "s3://b/m1.tgz", "artifact_sha256": "aa", "model_id": "x"},
+               "m0": {"artifact_s3_uri": "s3://b/m0.tgz", "artifact_sha256": "bb"}}
+    assert export_models(exports) == [{"name": "m1", "artifact_s3_uri": "s3://b/m1.tgz", "artifact_sha256": "aa"},
+                                      {"name": "m0", "artifact_s3_uri": "s3://b/m0.tgz", "artifact_sha256": "bb"}]
+    assert export_models({}) == []
+
+
+@pytest.mark.parametrize(("exports", "message"), [
+    ([], "the input must be a dict of model name to export"),
+    (None, "the input must be a dict of model name to export"),
+    ({"m1": "s3://b/m1.tgz"}, "the export of m1 needs artifact_s3_uri and artifact_sha256"),
+    ({"m1": {"artifact_s3_uri": "s3://b/m1.tgz"}}, "the export of m1 needs artifact_s3_uri and artifact_sha256"),
+])
+def test_export_models_wrong_input_types(exports, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        export_models(exports)
+
+
+def k8s(kind, name, namespace=None):
+    return {"kind": kind, "metadata": {"name": name, **({"namespace": namespace} if namespace else {})}}
+
+
+def test_stale_objects():  # as the Jinja
+    found = [k8s("Deployment", "m1-bos", "edge"), k8s("Deployment", "m2-bos", "edge"),
+             k8s("Deployment", "m1-bos", "old"), k8s("Service", "m1", "edge"), k8s("ClusterRole", "r")]
+    rendered = [k8s("Namespace", "edge"), k8s("Deployment", "m1-bos", "edge"), k8s("Service", "m1", "edge"),
+                k8s("Service", "m2-bos", "edge"), k8s("ClusterRole", "r")]
+    assert stale_objects(found, rendered) == [found[1], found[2]]
+    assert stale_objects(found, []) == found
+    assert stale_objects([], rendered) == []
+
+
+@pytest.mark.parametrize(("found", "rendered", "message"), [
+    ({"resources": []}, [], r"the input \(found objects\) must be a list of Kubernetes objects"),
+    ([], "manifests", "rendered must be a list of Kubernetes objects"),
+    ([{"kind": "Service"}], [], r"every object of the input \(found objects\) needs kind and metadata.name"),
+    ([], [{"metadata": {"name": "x"}}], "every object of rendered needs kind and metadata.name"),
+])
+def test_stale_objects_wrong_input_types(found, rendered, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        stale_objects(found, rendered)
