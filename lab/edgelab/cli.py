@@ -7,6 +7,16 @@ import time
 from edgelab import config, services
 from edgelab.dockerctl import containers, docker
 
+
+def kube_env() -> dict:
+    """kubernetes.core's variables for the lab Kubernetes API as its LAB-ONLY admin (a static token EKS does not
+    have; product code authenticates with EKS tokens: see docs/lab.md)."""
+    from edgelab import kubetls
+    files = kubetls.ensure()
+    return {"K8S_AUTH_HOST": config.KUBE_URL, "K8S_AUTH_API_KEY": files.admin_token,
+            "K8S_AUTH_SSL_CA_CERT": str(files.ca_cert)}
+
+
 ENV = {
     "AWS_ENDPOINT_URL": config.AWS_URL,
     **config.CREDENTIALS,
@@ -15,14 +25,12 @@ ENV = {
     "AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE": str(config.CATALOG_DIR),
     "AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE": str(config.CATALOG_DIR),
     "AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE": config.JUMPSTART_CONTENT_BUCKET,
-    "K8S_AUTH_HOST": config.KUBE_URL,
-    "K8S_AUTH_API_KEY": "edgelab",  # kmock accepts any token; kubernetes.core needs host + a credential
     "EDGELAB_DOCKER_HOST": config.DOCKER_HOST,
 }
 
 
 def print_env() -> None:
-    for key, value in ENV.items():
+    for key, value in {**ENV, **kube_env()}.items():
         print(f"export {key}={value}")
 
 

@@ -17,7 +17,12 @@ ECR_REGISTRY = os.environ.get("EDGELAB_ECR_REGISTRY", "127.0.0.1:5002")
 
 KUBE_HOST = os.environ.get("EDGELAB_KUBE_HOST", "127.0.0.1")
 KUBE_PORT = int(os.environ.get("EDGELAB_KUBE_PORT", "6443"))
-KUBE_URL = f"http://{KUBE_HOST}:{KUBE_PORT}"
+KUBE_URL = f"https://{KUBE_HOST}:{KUBE_PORT}"
+# TLS material and the lab-only admin token of the Kubernetes API: ca.crt/ca.key, server.crt/server.key, admin-token
+# (created once, kept across restarts; see edgelab.kubetls).
+KUBE_STATE_DIR = Path(os.environ.get("EDGELAB_KUBE_STATE_DIR", STATE_DIR / "kube"))
+# The AWS endpoint the Kubernetes API asks which EKS clusters exist (EKS token validation).
+KUBE_AWS_URL = os.environ.get("EDGELAB_KUBE_AWS_URL", AWS_URL)
 
 CARRIER_IP_PREFIX = "127.0.1."  # carrier IPs are loopback aliases 127.0.1.N
 

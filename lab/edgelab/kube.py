@@ -1,16 +1,28 @@
-"""The lab Kubernetes API: kmock's in-memory emulator with the bundled resource catalogue on 127.0.0.1:6443.
+"""The lab Kubernetes API (the EKS endpoint): kmock's in-memory emulator with the bundled resource catalogue on
+https://127.0.0.1:6443, with TLS and authentication like EKS.
 
-Run with `python -m edgelab.kube [--host H] [--port P]` (prints "kmock Kubernetes API on URL" when serving;
-port 0 = a free port); tests use `subprocess_server()`.
+Run with `python -m edgelab.kube [--host H] [--port P] [--state-dir D] [--aws-url URL]` (prints "kmock Kubernetes
+API on URL" when serving; port 0 = a free port); tests use `subprocess_server()` and `admin_auth()`.
+- TLS: the server certificate (IP:127.0.0.1, DNS:localhost) is issued by the lab CA of the state directory
+  (config.KUBE_STATE_DIR: ca.crt, created once; edgelab.kubetls). The lab EKS returns that CA as
+  certificateAuthority.data.
+- Authentication (edgelab.kubeauth): EKS tokens (`k8s-aws-v1.` + presigned STS GetCallerIdentity URL, at most 15
+  minutes old, signed for an existing EKS cluster of the lab AWS endpoint), or the lab-only admin token of the state
+  directory (admin-token: the lab's own components and tests). Anything else -> 401 Unauthorized (a Kubernetes
+  Status), as EKS answers. /version, /healthz, /readyz, /livez answer without credentials.
+  No authorization: an authenticated caller may do anything (access entries and RBAC are not evaluated).
 kmock stores objects as given; `LabEmulator` adds what kubernetes.core and the Python client rely on:
 - Namespace objects (/api/v1/namespaces[/name]); deleting a Namespace deletes the objects in it.
 - Writes (create, merge/JSON patch, PUT replace, delete) set metadata.uid, creationTimestamp, resourceVersion
   (bumped on real changes only) and generation (1 on create, +1 when anything outside metadata/status changes).
 - ?dryRun=All answers as the write would, and stores nothing (kubernetes.core check mode).
-- Server-side apply (application/apply-patch+yaml) creates a missing object (merge semantics otherwise).
+- Field ownership (metadata.managedFields) and server-side apply (application/apply-patch+yaml with fieldManager:
+  create if missing, merge by field owner, removal of fields the manager no longer applies, 409 Conflict on fields
+  another manager owns unless force=true); see edgelab.managedfields.
 - List replies carry kind (<Kind>List) and apiVersion, and honour labelSelector and fieldSelector.
 No validation, defaults or controllers: the node agent plays the controllers (Nodes, Deployment status).
-Lab limits: status is not separated from the main resource; finalizers are ignored (deletion is immediate).
+Lab limits: status is not separated from the main resource; finalizers are ignored (deletion is immediate);
+objects may be created in a namespace that does not exist.
 """
 
 import argparse
@@ -18,25 +30,38 @@ import asyncio
 import contextlib
 import copy
 import datetime
+import json
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp.web
 import kmock
+import yaml
 from kmock._internal import dicts, enums, parsing, rendering
 from kmock._internal.k8s import KubernetesError, KubernetesObjectNotFoundError
 
-from edgelab import config
+from edgelab import config, kubeauth, kubetls, managedfields
+
+log = logging.getLogger("edgelab.kube")
 
 WRITES = (enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE)
 REQUEST_LOG = 100  # kmock keeps every request (and error) for test assertions; a long-lived server must not
 READY = "kmock Kubernetes API on"
-NOT_COMPARED = ("resourceVersion", "generation", "managedFields")
+NOT_COMPARED = ("resourceVersion", "generation")
+PUBLIC_PATHS = {"/version", "/healthz", "/readyz", "/livez"}  # served to anonymous callers, as EKS does
+HEALTH_PATHS = {"/healthz", "/readyz", "/livez"}
+UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized",
+                "reason": "Unauthorized", "code": 401}
+APPLY_PATCH = "application/apply-patch"
 
 _kmock_parse_path = parsing.parse_path
 
@@ -90,6 +115,7 @@ def _comparable(obj: dict | None) -> dict | None:
     if obj is None:
         return None
     meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in NOT_COMPARED}
+    meta["managedFields"] = managedfields.comparable(meta.get("managedFields"))
     return {**obj, "metadata": meta}
 
 
@@ -104,10 +130,34 @@ def error(status: int, reason: str, message: str, **details) -> KubernetesError:
 class LabEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with the write semantics of a real API server (see the module docstring)."""
 
+    authenticator: kubeauth.Authenticator | None = None  # None: no authentication (in-process unit use only)
+
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.resources.load_bundled()  # without it every kind answers 404
         self.resource_version = 0
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        refusal = await self._authenticate(raw_request)
+        if refusal is not None:
+            return refusal
+        if raw_request.path.rstrip("/") in HEALTH_PATHS:
+            return aiohttp.web.Response(text="ok")
+        return await super().__call__(raw_request)
+
+    async def _authenticate(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse | None:
+        """None if the caller may go on, else the 401 answer. Anonymous callers reach only PUBLIC_PATHS; a
+        credential that is given must be valid wherever it is sent (as kube-apiserver does)."""
+        auth = self.authenticator
+        header = raw_request.headers.get("Authorization")
+        if auth is None or (header is None and raw_request.path.rstrip("/") in PUBLIC_PATHS) or auth.admin(header):
+            return None
+        try:
+            await asyncio.to_thread(auth.authenticate, header)  # may ask the lab AWS endpoint (cached)
+            return None
+        except kubeauth.Refused as e:
+            log.warning("401 %s %s: %s", raw_request.method, raw_request.path, e)
+            return aiohttp.web.json_response(UNAUTHORIZED, status=401)
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         self._trim_request_log()
@@ -123,7 +173,15 @@ class LabEmulator(kmock.KubernetesEmulator):
             return await self._render_error(e)
 
     async def _write(self, request: rendering.Request, action) -> dict:
-        resource, data = request.resource, request.data if request.data is not None else {}
+        resource, data = request.resource, request.data
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        apply = action == enums.action.UPDATE and headers.get("content-type", "").startswith(APPLY_PATCH)
+        if apply and data is None and request.text.strip():
+            try:
+                data = yaml.safe_load(request.text)  # an apply patch may be YAML
+            except yaml.YAMLError as e:
+                raise error(400, "BadRequest", f"error decoding YAML: {e}") from None
+        data = data if data is not None else {}
         info = self.resources[resource] if resource in self.resources else None
         namespaced = bool(info and info.namespaced)
         meta = data.get("metadata", {}) if isinstance(data, dict) else {}
@@ -135,28 +193,62 @@ class LabEmulator(kmock.KubernetesEmulator):
         stored = self._objects[key] if key in self._objects else None
         current = None if stored is None or stored.deleted else stored.raw
         dry_run = request.params.get("dryRun") == "All"
-        content_type = {k.lower(): v for k, v in request.headers.items()}.get("content-type", "")
-        if action == enums.action.UPDATE and current is None and content_type.startswith("application/apply-patch"):
-            action = enums.action.CREATE  # server-side apply creates
+        api_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
+        manager = request.params.get("fieldManager") or managedfields.manager_from_user_agent(headers.get("user-agent"))
 
         if action == enums.action.CREATE and current is not None:
             raise error(409, "AlreadyExists", f'{resource.plural} "{name}" already exists', name=name,
                         kind=resource.plural)
-        if action != enums.action.CREATE and current is None:
+        if action != enums.action.CREATE and current is None and not apply:  # server-side apply creates
             raise error(404, "NotFound", f'{resource.plural} "{name}" not found', name=name, kind=resource.plural)
 
         if action == enums.action.DELETE:
             if not dry_run:
                 await self._delete(key, current)
             return current
-        # create and replace (PUT) take the body; a patch (merge or JSON patch) applies over the current object
-        new = copy.deepcopy(dict(data if action != enums.action.UPDATE else dicts.patch_dict(current, data)))
+        if apply:
+            self._check_apply(request, data, info, api_version, name, namespace)
+            try:
+                new = managedfields.apply(current, data, manager, api_version,
+                                          force=request.params.get("force", "").lower() == "true")
+            except managedfields.Conflicts as e:
+                raise error(409, "Conflict", e.message(), causes=e.causes()) from None
+        else:
+            # create and replace (PUT) take the body; a patch (merge or JSON patch) applies over the current object
+            new = copy.deepcopy(dict(data if action != enums.action.UPDATE else dicts.patch_dict(current, data)))
+            new = managedfields.record_update(current, new, manager, api_version, request.subresource)
         new = self._stamp(new, current, resource, info, namespace, name, dry_run)
         if not dry_run and _comparable(new) != _comparable(current):
             self._objects[key] = new  # a fresh history: the lab keeps only the current version
             event = "ADDED" if current is None else "MODIFIED"
             await self._buses[resource].put({"type": event, "object": new})
-        return new
+        return new if current is None or _comparable(new) != _comparable(current) else current
+
+    @staticmethod
+    def _check_apply(request: rendering.Request, data, info, api_version: str, name: str, namespace) -> None:
+        """What the API server refuses in an apply patch (400 BadRequest / 422 Invalid)."""
+        if not request.params.get("fieldManager"):
+            raise error(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                        "is required for apply patch")
+        if not isinstance(data, dict):
+            raise error(400, "BadRequest", "error decoding YAML: the apply patch is not an object")
+        for field in ("apiVersion", "kind"):
+            if not data.get(field):
+                raise error(400, "BadRequest", f"Object '{field[0].upper() + field[1:]}' is missing in "
+                            f"'{json.dumps(data, separators=(',', ':'))[:200]}'")
+        if data["apiVersion"] != api_version:
+            raise error(400, "BadRequest", f"the API version in the data ({data['apiVersion']}) does not match "
+                        f"the expected API version ({api_version})")
+        if info and info.kind and data["kind"] != info.kind:
+            raise error(400, "BadRequest", f"the kind in the data ({data['kind']}) does not match the expected "
+                        f"kind ({info.kind})")
+        meta = data.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise error(400, "BadRequest", f"the name of the object ({meta['name']}) does not match the name on "
+                        f"the URL ({name})")
+        if namespace and meta.get("namespace") and meta["namespace"] != namespace:
+            raise error(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                        "sent on the request")
 
     def _stamp(self, new: dict, current: dict | None, resource, info, namespace, name, dry_run: bool) -> dict:
         """Server-owned fields: identity, kind, timestamps, resourceVersion and generation."""
@@ -220,28 +312,117 @@ class LabEmulator(kmock.KubernetesEmulator):
             del errors[:-REQUEST_LOG]
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, state_dir: Path | None = None, aws_url: str | None = None) -> None:
+    files = kubetls.ensure(state_dir)
     emulator = LabEmulator()
+    emulator.authenticator = kubeauth.Authenticator(files.admin_token, aws_url or config.KUBE_AWS_URL)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with emulator, kmock.Server(emulator, host=host, port=port or None) as server:
-        print(f"{READY} http://{host}:{server.port}", flush=True)  # port 0: a free port, printed here
-        await stop.wait()
+    async with emulator:
+        runner = aiohttp.web.ServerRunner(aiohttp.web.Server(emulator), shutdown_timeout=1.0)
+        await runner.setup()
+        site = aiohttp.web.TCPSite(runner, host, port, ssl_context=files.server_context())
+        await site.start()
+        try:
+            bound = site._server.sockets[0].getsockname()[1]  # port 0: a free port, printed here
+            print(f"{READY} https://{host}:{bound}", flush=True)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+
+# -- for the lab's own clients and tests -------------------------------------------------------------------
+@dataclass(frozen=True)
+class KubeServer:
+    """Where a lab Kubernetes API is and how its admin reaches it (see admin_auth)."""
+    url: str
+    ca_cert: Path
+    token: str
+
+    @classmethod
+    def of(cls, url: str | None = None, state_dir: Path | str | None = None) -> "KubeServer":
+        files = kubetls.ensure(state_dir)
+        return cls(url or config.KUBE_URL, files.ca_cert, files.admin_token)
+
+    def auth(self) -> dict:
+        """kubernetes.core connection parameters (module_defaults, the roles' *_k8s_auth dicts)."""
+        return {"host": self.url, "api_key": self.token, "ca_cert": str(self.ca_cert), "validate_certs": True}
+
+    def env(self) -> dict:
+        """The same as kubernetes.core's environment variables."""
+        return {"K8S_AUTH_HOST": self.url, "K8S_AUTH_API_KEY": self.token, "K8S_AUTH_SSL_CA_CERT": str(self.ca_cert),
+                "K8S_AUTH_VERIFY_SSL": "true"}
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def ssl_context(self):
+        return kubetls.KubeFiles(self.ca_cert.parent).client_context()
+
+    def urlopen(self, request: urllib.request.Request | str, timeout: float = 5):
+        """urllib.request.urlopen with the admin token (unless the request has an Authorization) and the lab CA."""
+        request = urllib.request.Request(request) if isinstance(request, str) else request  # noqa: S310
+        if not request.full_url.startswith("https://"):
+            raise ValueError(f"the lab Kubernetes API is https: {request.full_url}")
+        if not request.has_header("Authorization"):
+            request.add_header("Authorization", self.headers["Authorization"])
+        return urllib.request.urlopen(request, timeout=timeout, context=self.ssl_context())  # noqa: S310 (https)
+
+    def session(self):
+        """A requests.Session that verifies the lab CA and sends the admin token."""
+        import requests
+        http = requests.Session()
+        http.trust_env = False  # else REQUESTS_CA_BUNDLE (if set) would replace the lab CA; no proxy for loopback
+        http.verify = str(self.ca_cert)
+        http.headers.update(self.headers)
+        return http
+
+    def configuration(self):
+        """A kubernetes.client.Configuration for the admin."""
+        from kubernetes import client
+        cfg = client.Configuration()
+        cfg.host, cfg.ssl_ca_cert, cfg.verify_ssl = self.url, str(self.ca_cert), True
+        cfg.api_key, cfg.api_key_prefix = {"authorization": self.token}, {"authorization": "Bearer"}
+        return cfg
+
+
+def admin_server(server: "KubeServer | str | None" = None) -> KubeServer:
+    """A KubeServer as given, or the lab's admin credential for a URL (default: the lab's API, config.KUBE_URL)."""
+    return server if isinstance(server, KubeServer) else KubeServer.of(server)
+
+
+def admin_auth(server: "KubeServer | str | None" = None) -> dict:
+    """kubernetes.core connection parameters for the lab-only admin credential:
+    {host, api_key, ca_cert, validate_certs: True}. `server`: a subprocess_server(), a URL, or None (the lab's)."""
+    return admin_server(server).auth()
+
+
+def admin_urlopen(request: urllib.request.Request | str, timeout: float = 5, server=None):
+    """urllib.request.urlopen for the lab API as its admin (the CA and token of the lab state directory)."""
+    return admin_server(server).urlopen(request, timeout)
 
 
 @contextlib.contextmanager
-def subprocess_server(host: str = "127.0.0.1") -> Iterator[str]:
-    """A private API server on a free port (for tests that must not share the lab's); yields its URL."""
+def subprocess_server(host: str = "127.0.0.1", aws_url: str | None = None,
+                      state_dir: Path | str | None = None) -> Iterator[KubeServer]:
+    """A private API server on a free port (for tests that must not share the lab's objects); yields a KubeServer
+    (url, ca_cert, token; .auth() for kubernetes.core). TLS and the admin token come from the state directory
+    (default: the lab's, so the CA is the one the lab EKS returns); EKS tokens are checked against the clusters of
+    `aws_url` (default: config.KUBE_AWS_URL, the running lab)."""
+    files = kubetls.ensure(state_dir)
     env = {**os.environ, "PYTHONPATH": str(config.REPO / "lab")}
-    proc = subprocess.Popen([sys.executable, "-m", "edgelab.kube", "--host", host, "--port", "0"],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    command = [sys.executable, "-m", "edgelab.kube", "--host", host, "--port", "0", "--state-dir", str(files.dir)]
+    if aws_url:
+        command += ["--aws-url", aws_url]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
         if not line.startswith(READY):
             raise RuntimeError(f"edgelab.kube did not start: {line!r}")
-        yield line.split()[-1]
+        yield KubeServer(line.split()[-1], files.ca_cert, files.admin_token)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -251,8 +432,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="edgelab.kube")
     parser.add_argument("--host", default=config.KUBE_HOST)
     parser.add_argument("--port", type=int, default=config.KUBE_PORT)
+    parser.add_argument("--state-dir", type=Path, default=config.KUBE_STATE_DIR,
+                        help="CA, server certificate and admin token (created if missing)")
+    parser.add_argument("--aws-url", default=config.KUBE_AWS_URL, help="the AWS endpoint whose EKS clusters exist")
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per request: the agent polls
+    asyncio.run(serve(args.host, args.port, args.state_dir, args.aws_url))
 
 
 if __name__ == "__main__":

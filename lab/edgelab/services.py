@@ -2,6 +2,7 @@
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -18,13 +19,23 @@ DOCKER_SOCK = config.DOCKER_HOST.removeprefix("unix://")
 AGENT_HEARTBEAT = RUN / "agent.heartbeat"
 
 
-def http_ok(url: str, timeout: float = 1.0) -> bool:
-    assert url.startswith("http://")
+def http_ok(url: str, timeout: float = 1.0, context: ssl.SSLContext | None = None) -> bool:
+    assert url.startswith("http://") or (url.startswith("https://") and context is not None)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (http only, asserted)
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:  # noqa: S310 (asserted)
             return resp.status < 400
     except Exception:
         return False
+
+
+def kube_ok() -> bool:
+    """The lab Kubernetes API answers /readyz over TLS verified with the lab CA (no credential needed, as in EKS)."""
+    from edgelab import kubetls
+    try:
+        context = kubetls.ensure().client_context()
+    except OSError:
+        return False
+    return http_ok(f"{config.KUBE_URL}/readyz", context=context)
 
 
 def docker_ok() -> bool:
@@ -155,7 +166,7 @@ SERVICES = [
     Service("aws", aws_command, aws_ok, timeout=30),
     *(Service(name, lambda n=name: registry.command(n), lambda a=addr: http_ok(f"http://{a}/v2/"))
       for name, addr in registry.REGISTRIES.items()),
-    Service("kube", lambda: [sys.executable, "-m", "edgelab.kube"], lambda: http_ok(f"{config.KUBE_URL}/version")),
+    Service("kube", lambda: [sys.executable, "-m", "edgelab.kube"], kube_ok),
     Service("agent", lambda: [sys.executable, "-m", "edgelab.nodes.agent"], agent_ok),
 ]
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "lab" / "bin" / "lab"
 sys.path.insert(0, str(REPO / "lab"))
 
 from edgelab import config
+from edgelab import kube as labkube
 
 REGION = "us-east-1"
 WL_ZONE = "us-east-1-wl1-bos-wlz-1"
@@ -67,28 +67,29 @@ def aws(lab):
 
 
 class Kube:
-    """Tiny REST helper for assertions against the lab Kubernetes API."""
+    """Tiny REST helper for assertions against the lab Kubernetes API (TLS with the lab CA, lab-only admin token)."""
 
     def __init__(self, url: str):
         self.url = url
+        self.http = labkube.admin_server(url).session()
 
     def get(self, path: str):
-        resp = requests.get(self.url + path, timeout=5)
+        resp = self.http.get(self.url + path, timeout=5)
         return resp.json() if resp.status_code == 200 else None
 
     def create(self, path: str, obj: dict) -> dict:
-        resp = requests.post(self.url + path, json=obj, timeout=5)
+        resp = self.http.post(self.url + path, json=obj, timeout=5)
         assert resp.status_code in (200, 201), resp.text
         return resp.json()
 
     def patch(self, path: str, obj: dict) -> dict:
-        resp = requests.patch(self.url + path, json=obj, timeout=5,
-                              headers={"Content-Type": "application/merge-patch+json"})
+        resp = self.http.patch(self.url + path, json=obj, timeout=5,
+                               headers={"Content-Type": "application/merge-patch+json"})
         assert resp.status_code == 200, resp.text
         return resp.json()
 
     def delete(self, path: str) -> None:
-        requests.delete(self.url + path, timeout=5)
+        self.http.delete(self.url + path, timeout=5)
 
     def node(self, instance_id: str) -> dict | None:
         items = (self.get("/api/v1/nodes") or {}).get("items", [])

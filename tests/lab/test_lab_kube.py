@@ -27,16 +27,14 @@ DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment",
 
 
 @pytest.fixture(scope="module")
-def url():
-    with kube.subprocess_server() as url:
-        yield url
+def server():
+    with kube.subprocess_server() as server:
+        yield server
 
 
 @pytest.fixture
-def api(url):
-    cfg = client.Configuration()
-    cfg.host = url
-    return client.ApiClient(cfg)
+def api(server):
+    return client.ApiClient(server.configuration())  # https, the lab CA, the lab-only admin token
 
 
 def deployment(namespace: str, **spec) -> dict:
@@ -121,7 +119,8 @@ def test_typed_lists_and_selectors(api):
     core.create_node({"metadata": {"name": "node-b", "labels": {"zone": "nyc"}}})
     nodes = core.list_node()  # the typed client needs kind/apiVersion to deserialize a V1NodeList
     assert {n.metadata.name for n in nodes.items} >= {"node-a", "node-b"}
-    raw = api.call_api("/api/v1/nodes", "GET", response_type="object", _return_http_data_only=True)
+    raw = api.call_api("/api/v1/nodes", "GET", response_type="object", _return_http_data_only=True,
+                       auth_settings=["BearerToken"])
     assert raw["kind"] == "NodeList" and raw["apiVersion"] == "v1"
 
     def names(**kw):
@@ -139,7 +138,7 @@ def test_typed_lists_and_selectors(api):
     assert apps.list_namespaced_deployment("sel", label_selector="tier=back").items == []
 
 
-def test_kubernetes_core_modules(url, tmp_path):
+def test_kubernetes_core_modules(server, tmp_path):
     """check mode (server-side dry run) stores nothing, apply is idempotent, k8s_info lists Nodes without a name,
     and a Namespace is created, found and deleted (with wait)."""
     playbook = tmp_path / "k8s.yml"
@@ -148,7 +147,7 @@ def test_kubernetes_core_modules(url, tmp_path):
   connection: local
   gather_facts: false
   module_defaults:
-    group/kubernetes.core.k8s: {{host: "{url}", api_key: unused, validate_certs: false}}
+    group/kubernetes.core.k8s: {json.dumps(kube.admin_auth(server))}
   vars:
     manifests:
       - {{apiVersion: v1, kind: Namespace, metadata: {{name: core-ns, labels: {{edgeml.io/deployment: t}}}}}}
@@ -209,9 +208,7 @@ def test_kubernetes_core_modules(url, tmp_path):
 @pytest.mark.lab
 def test_the_running_lab_serves_this_api(lab):
     """The lab's kube service runs this code (not a stale process): Namespaces, typed lists, dry run."""
-    cfg = client.Configuration()
-    cfg.host = config.KUBE_URL
-    core = client.CoreV1Api(client.ApiClient(cfg))
+    core = client.CoreV1Api(client.ApiClient(kube.admin_server(config.KUBE_URL).configuration()))
     preview = core.create_namespace({"metadata": {"name": "lab-kube-dry-run"}}, dry_run="All")
     assert preview.metadata.generation == 1 and preview.status.phase == "Active"
     with pytest.raises(ApiException) as e:

@@ -1,6 +1,5 @@
 """The node agent against the running lab: user data, Nodes, pods, Deployment status, NodePort, cleanup."""
 
-import json
 import time
 
 import pytest
@@ -119,7 +118,7 @@ def test_deployment_pod_nodeport_rolling_update_and_cleanup(aws, kube, node_grou
         assert body["version"] == "1"
         assert body["files"] == {"model.txt": "weights-v1"}  # hostPath /var/lib/edgeml/... from the node disk
         assert int(body["env"]["SAGEMAKER_BIND_TO_PORT"]) > 0
-        pod = json.loads(requests.get(f"{config.KUBE_URL}/api/v1/namespaces/default/pods", timeout=5).text)["items"]
+        pod = kube.get("/api/v1/namespaces/default/pods")["items"]
         assert [p["status"]["phase"] for p in pod if p["metadata"]["labels"].get("app") == name] == ["Running"]
 
         # rolling update: the new pod is ready before the old one stops, so the NodePort never fails

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from edgelab import catalog, catalog_spec, config
+from edgelab import catalog, catalog_spec, config, kube
 
 pytest.register_assert_rewrite("fixtures_cluster")  # it is also a plugin (see pytest_plugins)
 from fixtures_cluster import REPO, run_lab
@@ -28,6 +28,10 @@ def test_env_prints_the_client_environment(lab):
     out = run_lab("env").stdout
     assert f"export AWS_ENDPOINT_URL={config.AWS_URL}\n" in out
     assert f"export AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE={config.JUMPSTART_CONTENT_BUCKET}\n" in out
+    admin = kube.admin_server()  # the lab-only admin credential, in kubernetes.core's variables
+    assert f"export K8S_AUTH_HOST={config.KUBE_URL}\n" in out and config.KUBE_URL.startswith("https://")
+    assert f"export K8S_AUTH_API_KEY={admin.token}\n" in out
+    assert f"export K8S_AUTH_SSL_CA_CERT={admin.ca_cert}\n" in out
 
 
 @pytest.mark.parametrize("registry", [config.SOURCE_REGISTRY, config.ECR_REGISTRY])
@@ -40,9 +44,7 @@ def test_registries_serve_the_distribution_api(lab, registry):
 def test_kubernetes_python_client_against_kmock(lab):
     from kubernetes import client
 
-    cfg = client.Configuration()
-    cfg.host = config.KUBE_URL
-    api = client.ApiClient(cfg)
+    api = client.ApiClient(kube.admin_server(config.KUBE_URL).configuration())
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "lab-client-test"},
             "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "x"}},
@@ -59,7 +61,7 @@ def test_kubernetes_python_client_against_kmock(lab):
 
 
 def test_kubernetes_core_modules_against_kmock(lab):
-    env = {**os.environ, "K8S_AUTH_HOST": config.KUBE_URL, "ANSIBLE_NOCOLOR": "1"}
+    env = {**os.environ, **kube.admin_server(config.KUBE_URL).env(), "ANSIBLE_NOCOLOR": "1"}
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,",
                            "-e", f"ansible_python_interpreter={sys.executable}", "k8s_smoke.yml"],
                           cwd=Path(__file__).parent / "playbooks", env=env, capture_output=True, text=True,

@@ -77,7 +77,8 @@ def world():
     model = ThreadingHTTPServer((carrier_ip, 0), Model)  # a free port on the carrier IP plays the NodePort
     threading.Thread(target=model.serve_forever, daemon=True).start()
     try:
-        with labkube.subprocess_server() as kube_url:
+        with labkube.subprocess_server() as kube_server:
+            kube_url = kube_server.url
             ready = [{"type": "Ready", "status": "True"}]
             for name, zone, provider in (("edge-1", ZONE, f"aws:///{ZONE}/{instance['InstanceId']}"),
                                          ("regional", None, "aws:///us-east-1a/i-0aaaaaaaaaaaaaaaa")):
@@ -99,7 +100,7 @@ def run(world, tmp_path, **overrides):
         "edge_zones": [ZONE],
         "edge_models": [{"name": "sentiment", "node_port": world["node_port"]}],
         "edge_aws_endpoint_url": world["aws_url"],
-        "endpoint_check_k8s_auth": {"host": world["kube_url"], "api_key": "unused", "validate_certs": False},
+        "endpoint_check_k8s_auth": labkube.admin_auth(world["kube_url"]),
         "endpoint_check_requests": 20,
         "endpoint_check_retries": 1,
         "endpoint_check_report_path": str(tmp_path / "artifacts" / "endpoints.json"),

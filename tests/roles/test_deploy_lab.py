@@ -129,8 +129,8 @@ def test_deploy_and_check_endpoints(lab, kube, node_group, stub_image, tmp_path)
     node = wait_for(lambda: kube.node(instance_id), 120, what="node registration")
     assert node["metadata"]["labels"]["edgeml.io/zone"] == ZONE
 
-    # kmock accepts any token; a short one would be masked (no_log) inside every returned object name
-    k8s_auth = {"host": config.KUBE_URL, "api_key": "lab-token-not-checked", "validate_certs": False}
+    # the lab-only admin credential (https + lab CA); its long random token is not masked inside object names
+    k8s_auth = lab_fixtures.labkube.admin_auth(config.KUBE_URL)
     common = {
         "edge_name": "edgeml-labtest",
         "edge_models": [{"name": model, "model_id": "stub", "model_version": "1.0.0", "node_port": NODE_PORT,

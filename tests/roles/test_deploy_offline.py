@@ -38,7 +38,7 @@ def http(method: str, url: str, body: dict | None = None):
     headers = {"Content-Type": "application/merge-patch+json" if method == "PATCH" else "application/json"}
     data = json.dumps(body).encode() if body is not None else None
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data, headers, method=method), timeout=5) as resp:
+        with labkube.admin_urlopen(urllib.request.Request(url, data, headers, method=method), timeout=5) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as e:
         if e.code == 404:
@@ -73,7 +73,8 @@ class Controller(threading.Thread):
 
 @pytest.fixture(scope="module")
 def kube():
-    with labkube.subprocess_server() as url:
+    with labkube.subprocess_server() as server:
+        url = server.url
         controller = Controller(url)
         controller.start()
         yield url, controller
@@ -96,7 +97,7 @@ def inputs(url: str, namespace: str, **overrides) -> dict:
             "accept_types": ["application/json;verbose"], "artifact_s3_uri": "s3://bucket/sentiment/model.tar.gz",
             "artifact_sha256": SHA, "model_id": "edgeml-tc-minilm-l6-sentiment-int8", "model_version": "1.0.0"}},
         "image_packaging_images": {"sentiment": IMAGE},
-        "model_deploy_k8s_auth": {"host": url, "api_key": "unused", "validate_certs": False},
+        "model_deploy_k8s_auth": labkube.admin_auth(url),
         "model_deploy_namespace": namespace,
         "model_deploy_rollout_poll": 0.5,
         "model_deploy_rollout_timeout": 30,

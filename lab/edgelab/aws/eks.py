@@ -2,7 +2,6 @@
 and endpoint access settings, UpdateClusterConfig, nodegroup updateConfig, and access entries (served here,
 moto has none)."""
 
-import base64
 import json
 import time
 import uuid
@@ -13,14 +12,10 @@ from moto.eks.exceptions import InvalidParameterException, ResourceInUseExceptio
 from moto.eks.models import Cluster, EKSBackend, Nodegroup, eks_backends
 from moto.eks.responses import EKSResponse
 
-from edgelab import config
+from edgelab import config, kubetls
 
 from .state import LAB, now
 
-# A syntactically valid PEM; the lab API is plain http, so nothing verifies it.
-FAKE_CA = base64.b64encode(
-    b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(b"edgelab fake cluster CA " * 12)
-    + b"-----END CERTIFICATE-----\n").decode()
 DEFAULT_VERSION = "1.33"
 ACCESS_POLICIES = ["AmazonEKSAdminPolicy", "AmazonEKSClusterAdminPolicy", "AmazonEKSEditPolicy",
                    "AmazonEKSViewPolicy", "AmazonEKSAdminViewPolicy"]
@@ -47,10 +42,14 @@ _cluster_init = Cluster.__init__
 def cluster_init(self, *args, **kwargs) -> None:
     _cluster_init(self, *args, **kwargs)
     self.endpoint = LAB.kube_url
-    self.certificate_authority = {"data": FAKE_CA}
     self.version = kwargs.get("version") or DEFAULT_VERSION
     self.resources_vpc_config = _vpc_config(self, kwargs.get("resources_vpc_config") or {}, {})
     self.access_config = {"authenticationMode": "API_AND_CONFIG_MAP"}
+
+
+def _certificate_authority(self) -> dict:
+    """The lab Kubernetes API's CA (base64 PEM), read from its state directory (created there if missing)."""
+    return {"data": kubetls.ensure(LAB.kube_state_dir).ca_data()}
 
 
 def _vpc_config(cluster, given: dict, current: dict) -> dict:
@@ -269,6 +268,7 @@ def install() -> None:
     Cluster.status = property(_get_status, _set_status)
     Cluster.is_active = property(lambda self: self.status == "ACTIVE")
     Cluster.__init__ = cluster_init
+    Cluster.certificate_authority = property(_certificate_authority, lambda self, value: None)  # moto sets a fake
     Nodegroup.__init__ = nodegroup_init
     EKSBackend.create_cluster = create_cluster
     EKSBackend.delete_cluster = delete_cluster

@@ -104,12 +104,14 @@ class LabAWS:
     delays/faults override the defaults (state.DEFAULT_DELAYS / DEFAULT_FAULTS and the EDGELAB_AWS_* env)."""
 
     def __init__(self, host: str = config.AWS_HOST, port: int = config.AWS_PORT, delays: dict | None = None,
-                 faults: dict | None = None, ecr_registry: str | None = None, kube_url: str | None = None):
+                 faults: dict | None = None, ecr_registry: str | None = None, kube_url: str | None = None,
+                 kube_state_dir=None):
         self.host, self.port = host, port
         LAB.defaults["delays"].update(delays or {})
         LAB.defaults["faults"].update(faults or {})
         LAB.ecr_registry = ecr_registry or LAB.ecr_registry
         LAB.kube_url = kube_url or LAB.kube_url
+        LAB.kube_state_dir = kube_state_dir or LAB.kube_state_dir
         LAB.reset_config()
         self._server = None
         self._thread: threading.Thread | None = None

@@ -32,6 +32,7 @@ class LabState:
                 self.defaults["faults"][key] = float(os.environ[f"EDGELAB_AWS_{key.upper()}"])
         self.ecr_registry = config.ECR_REGISTRY
         self.kube_url = config.KUBE_URL
+        self.kube_state_dir = config.KUBE_STATE_DIR  # its CA is the clusters' certificateAuthority
         self.reset_hooks: list = []  # called after every reset (moto's or the lab's) to re-seed
         self.reset_config()
         self.reset_data()

@@ -1,8 +1,9 @@
-"""Minimal REST client for the lab Kubernetes API (kmock): list, get, create-or-patch, delete."""
+"""Minimal REST client for the lab Kubernetes API (kmock): list, get, create-or-patch, delete.
 
-import requests
+It authenticates with the lab-only admin token and verifies TLS with the lab CA (both from config.KUBE_STATE_DIR).
+"""
 
-from edgelab import config
+from edgelab import config, kube
 
 PATHS = {  # kind -> (api prefix, plural, namespaced)
     "Node": ("/api/v1", "nodes", False),
@@ -16,7 +17,7 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 class Kube:
     def __init__(self, url: str = config.KUBE_URL):
         self.url = url
-        self.http = requests.Session()
+        self.http = kube.admin_server(url).session()
 
     def _path(self, kind: str, namespace: str | None = None, name: str | None = None) -> str:
         prefix, plural, namespaced = PATHS[kind]
