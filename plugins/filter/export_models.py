@@ -10,13 +10,19 @@ short_description: The models the nodes fetch, from what model_artifacts exporte
 description:
   - Turns C(model_artifacts_exports) (model name to its export) into the list of models the edge nodes download and
     verify (C(edge_nodegroup_models)) - name, S3 URI and sha256 of the artifact, in the order of the exports.
-positional: _input
+positional: _input, planned
 options:
   _input:
     description:
       - Model name to a dict with at least C(artifact_s3_uri) and C(artifact_sha256) (C(model_artifacts_exports)).
     type: dict
     required: true
+  planned:
+    description:
+      - Accept exports whose artifact is not copied yet (C(artifact_sha256) null, as the export module plans them in
+        check mode) and give them a placeholder sha256 of zeros. For check mode only.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -43,12 +49,17 @@ from ansible.errors import AnsibleFilterError
 KEYS = ("artifact_s3_uri", "artifact_sha256")
 
 
-def export_models(exports):
+PLANNED_SHA256 = "0" * 64
+
+
+def export_models(exports, planned=False):
     """[{name, artifact_s3_uri, artifact_sha256}] of model_artifacts_exports."""
     if not isinstance(exports, Mapping):
         raise AnsibleFilterError(f"export_models: the input must be a dict of model name to export, got {exports!r}")
     models = []
     for name, export in exports.items():
+        if planned and isinstance(export, Mapping) and export.get("artifact_sha256") is None:
+            export = {**export, "artifact_sha256": PLANNED_SHA256}
         if not isinstance(export, Mapping) or not all(isinstance(export.get(key), str) for key in KEYS):
             raise AnsibleFilterError(f"export_models: the export of {name} needs artifact_s3_uri and artifact_sha256 "
                                      f"strings, got {export!r}")

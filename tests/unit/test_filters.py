@@ -562,3 +562,49 @@ def test_stale_objects():  # as the Jinja
 def test_stale_objects_wrong_input_types(found, rendered, message):
     with pytest.raises(AnsibleFilterError, match=message):
         stale_objects(found, rendered)
+
+
+# --- group_differs -------------------------------------------------------------------------------------------
+
+from ansible_collections.edgeml.wavelength.plugins.filter.group_differs import group_differs  # noqa: E402
+
+GROUP = {"auto_scaling_group_name": "edgeml-bos", "min_size": 1, "max_size": 2, "desired_capacity": 1,
+         "vpc_zone_identifier": "subnet-1", "launch_template": {"launch_template_name": "edgeml-bos",
+                                                                "version": "$Default"},
+         "tags": [{"key": "Name", "value": "edgeml-node-bos", "propagate_at_launch": True},
+                  {"key": "edgeml:zone", "value": "bos", "propagate_at_launch": True}]}
+WANTED = {"min_size": 1, "max_size": "2", "desired_capacity": 1, "subnet": "subnet-1", "launch_template": "edgeml-bos",
+          "tags": {"Name": "edgeml-node-bos", "edgeml:zone": "bos"}}
+
+
+def test_group_differs_same_group_is_unchanged():
+    assert group_differs([GROUP], "edgeml-bos", WANTED) is False
+
+
+@pytest.mark.parametrize("change", [
+    {"desired_capacity": 2}, {"subnet": "subnet-2"}, {"launch_template": "other"},
+    {"tags": {"Name": "edgeml-node-bos"}}, {"tags": {**WANTED["tags"], "team": "a"}}])
+def test_group_differs_on_each_compared_setting(change):
+    assert group_differs([GROUP], "edgeml-bos", {**WANTED, **change}) is True
+
+
+def test_group_differs_missing_group_or_other_version():
+    assert group_differs([], "edgeml-bos", WANTED) is True
+    pinned = {**GROUP, "launch_template": {"launch_template_name": "edgeml-bos", "version": "3"}}
+    assert group_differs([pinned], "edgeml-bos", WANTED) is True
+
+
+@pytest.mark.parametrize(("groups", "wanted"), [("x", WANTED), ([1], WANTED), ([GROUP], {"min_size": 1})])
+def test_group_differs_rejects_wrong_types(groups, wanted):
+    with pytest.raises(AnsibleFilterError, match="group_differs"):
+        group_differs(groups, "edgeml-bos", wanted)
+
+
+def test_export_models_planned_exports_only_when_asked():
+    from ansible_collections.edgeml.wavelength.plugins.filter.export_models import export_models
+
+    planned = {"m": {"artifact_s3_uri": "s3://b/k", "artifact_sha256": None}}
+    assert export_models(planned, planned=True) == [{"name": "m", "artifact_s3_uri": "s3://b/k",
+                                                     "artifact_sha256": "0" * 64}]
+    with pytest.raises(AnsibleFilterError, match="artifact_sha256"):
+        export_models(planned)
