@@ -34,7 +34,7 @@ def _role_options() -> dict:
 def _declared_type(name: str, role_options: dict) -> tuple[str, dict]:
     if name in DEFAULTS:
         return type(DEFAULTS[name]).__name__, {}
-    assert name in role_options, f"survey variable {name} is neither a product default (roles/edge) nor in a role argument spec"
+    assert name in role_options, f"survey variable {name} is neither a product default nor in a role argument spec"
     option = role_options[name]
     return SPEC_TYPES[option.get("type", "str")], option
 

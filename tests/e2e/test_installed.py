@@ -17,7 +17,8 @@ from e2e_lib import REPO, lab_api, leftovers
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
-BUNDLED = BIN.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / "ansible_collections"
+PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
+BUNDLED = BIN.parent / "lib" / PYTHON / "site-packages" / "ansible_collections"  # amazon.aws etc. (ansible bundle)
 
 
 def recap(out: str) -> dict:

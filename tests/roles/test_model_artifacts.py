@@ -19,7 +19,7 @@ pytestmark = pytest.mark.lab
 
 
 def lab_vars(tmp_path, **overrides):
-    """The lab inventory values, as one extra-vars file (the product defaults come with the roles: edgeml.wavelength.edge)."""
+    """The lab inventory values as one extra-vars file (product defaults come with the roles)."""
     values = {}
     for path in sorted((REPO / "inventories" / "lab" / "group_vars" / "all").glob("*.yml")):
         values.update(yaml.safe_load(path.read_text()) or {})

@@ -566,7 +566,7 @@ def test_stale_objects_wrong_input_types(found, rendered, message):
 
 # --- group_differs -------------------------------------------------------------------------------------------
 
-from ansible_collections.edgeml.wavelength.plugins.filter.group_differs import group_differs  # noqa: E402
+from ansible_collections.edgeml.wavelength.plugins.filter.group_differs import group_differs
 
 GROUP = {"auto_scaling_group_name": "edgeml-bos", "min_size": 1, "max_size": 2, "desired_capacity": 1,
          "vpc_zone_identifier": "subnet-1", "launch_template": {"launch_template_name": "edgeml-bos",
