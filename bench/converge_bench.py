@@ -44,7 +44,7 @@ def play(playbook: str, extra: dict) -> dict:
 
 
 def teardown() -> None:
-    play("teardown.yml", {"teardown_purge_artifacts": True, "edge_zones": THREE_ZONES})
+    play("teardown.yml", {"edge_teardown_purge_artifacts": True, "edge_zones": THREE_ZONES})
 
 
 def main() -> None:

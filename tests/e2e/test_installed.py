@@ -67,7 +67,7 @@ def installed(tmp_path_factory):
             "PATH": f"{BIN}:{env.get('PATH', '')}"}
     before = lab_api("resources")
     yield env, work, before
-    run(env, work, "teardown", "-e", "teardown_purge_artifacts=true")
+    run(env, work, "teardown", "-e", "edge_teardown_purge_artifacts=true")
 
 
 def run(env, work, playbook, *args, timeout=900):
@@ -91,6 +91,6 @@ def test_site_then_each_stage_alone_changes_nothing(installed):
 
 def test_teardown_leaves_nothing(installed):
     env, work, before = installed
-    rc, out = run(env, work, "teardown", "-e", "teardown_purge_artifacts=true")
+    rc, out = run(env, work, "teardown", "-e", "edge_teardown_purge_artifacts=true")
     assert rc == 0, out[-5000:]
     assert leftovers(before, lab_api("resources")) == []

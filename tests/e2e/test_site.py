@@ -50,10 +50,10 @@ def test_three_zones_with_throttling_then_teardown(deployment):
     assert all(e["predictions_ok"] for e in report["endpoints"])
     assert len({e["carrier_ip"] for e in report["endpoints"]}) == 3
 
-    run = playbook("teardown.yml", base | {"edge_zones": ZONES3, "teardown_purge_artifacts": True})
+    run = playbook("teardown.yml", base | {"edge_zones": ZONES3, "edge_teardown_purge_artifacts": True})
     assert run.rc == 0, run
     assert leftovers(before, lab_api("resources")) == []
-    again = playbook("teardown.yml", base | {"edge_zones": ZONES3, "teardown_purge_artifacts": True})
+    again = playbook("teardown.yml", base | {"edge_zones": ZONES3, "edge_teardown_purge_artifacts": True})
     assert again.rc == 0 and "changed=0" in again.out, again
 
 
@@ -84,7 +84,7 @@ def test_teardown_after_failed_deploy(deployment):
     assert run.rc != 0, run
     assert "model_deploy" in run.out, run
     assert lab_api("resources")["eks_clusters"], "the failed run should have got as far as the cluster"
-    down = playbook("teardown.yml", base | {"teardown_purge_artifacts": True})
+    down = playbook("teardown.yml", base | {"edge_teardown_purge_artifacts": True})
     assert down.rc == 0, down
     assert leftovers(before, lab_api("resources")) == []
 
