@@ -12,9 +12,9 @@ description:
   - V(network) finds the VPC tagged C(Name=<name>) and C(edgeml:deployment=<name>), its subnets tagged
     C(edgeml:tier=regional) and C(edgeml:tier=wavelength), the security groups C(<name>-node) and C(<name>-cluster)
     and the carrier gateway of the VPC (the names and tags the C(edge_network) role gives them).
-  - V(record) reads the deployment record, a JSON object in S3.
-  - V(images) finds, per model, the image in the ECR repository C(<repository_prefix>/<model name>) (the
-    C(image_packaging) role's layout, tags C(<model_version>-<digest12>)) and returns it pinned by digest.
+  - V(record) reads the deployment record, a JSON object in S3 (C(s3://<bucket>/<name>/deployment.json) by default).
+    It holds C(exports) (written by the artifacts stage) and C(images) (model name -> C(<repositoryUri>@sha256:...),
+    the digests the image stage mirrored, added by that stage); callers read them from RV(record).
   - Nothing that is not found makes the module fail; it is named in RV(missing) and left empty, callers decide.
 author:
   - edgeml team
@@ -34,28 +34,15 @@ options:
     description: What to look up.
     type: list
     elements: str
-    choices: [network, record, images]
-    default: [network, record, images]
+    choices: [network, record]
+    default: [network, record]
   bucket:
     description: Artifact bucket holding the deployment record. Required when O(gather) contains V(record).
     type: str
   record_key:
     description: Key of the deployment record in O(bucket). Defaults to C(<name>/deployment.json).
     type: str
-  models:
-    description:
-      - Models whose images to find, dicts with at least C(name) and optionally C(model_version) (other keys are
-        ignored, so a role's model list can be passed as it is).
-      - With C(model_version) (not V(*)) the newest image with a tag starting with C(<model_version>-) is returned,
-        else the newest tagged image.
-    type: list
-    elements: dict
-    default: []
-  repository_prefix:
-    description: Prefix of the ECR repositories, C(<repository_prefix>/<model name>). Defaults to O(name).
-    type: str
 notes:
-  - Only tagged images are considered, so the untagged per-platform manifests of a multi-arch image are never picked.
   - More than one VPC with the deployment's tags is an error (the network would be ambiguous).
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -64,13 +51,11 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-- name: Find the network, record and images of the deployment
+- name: Find the network and the record of the deployment
   edgeml.wavelength.deployment_info:
     name: edgeml
     zones: [us-east-1-wl1-bos-wlz-1, us-east-1-wl1-nyc-wlz-1]
     bucket: my-model-artifacts
-    models:
-      - {name: sentiment, model_version: 1.0.0}
   register: deployment
 
 - name: The node stage needs the whole network
@@ -82,6 +67,17 @@ EXAMPLES = r"""
   edgeml.wavelength.deployment_info:
     name: edgeml
     gather: [network]
+
+- name: The images the image stage mirrored, pinned by digest
+  edgeml.wavelength.deployment_info:
+    name: edgeml
+    gather: [record]
+    bucket: my-model-artifacts
+  register: found
+
+- name: Use them
+  ansible.builtin.set_fact:
+    images: "{{ found.record.images | default({}) }}"
 """
 
 RETURN = r"""
@@ -100,21 +96,24 @@ network:
     cluster_security_group_id: {description: Id of the security group C(<name>-cluster)., type: str}
     carrier_gateway_id: {description: Carrier gateway of the VPC., type: str, sample: cagw-0123456789abcdef0}
 record:
-  description: The parsed deployment record, C({}) when the object or the bucket does not exist.
+  description:
+    - The parsed deployment record, C({}) when the object or the bucket does not exist.
+    - C(exports) is written by the artifacts stage, C(images) (model name -> C(<repositoryUri>@sha256:...)) is added
+      by the image stage; a key is absent until its stage has run.
   returned: when O(gather) contains V(record)
   type: dict
-images:
-  description: "C({model name: <repositoryUri>@sha256:...}) for the models whose image was found."
-  returned: when O(gather) contains V(images)
-  type: dict
-  sample: {sentiment: 123456789012.dkr.ecr.us-east-1.amazonaws.com/edgeml/sentiment@sha256:4f1d...}
+  sample:
+    name: edgeml
+    zones: [us-east-1-wl1-bos-wlz-1]
+    exports: {sentiment: {model_version: 1.0.0}}
+    images: {sentiment: 123456789012.dkr.ecr.us-east-1.amazonaws.com/edgeml/sentiment@sha256:4f1d...}
 missing:
   description: What was not found.
   returned: always
   type: list
   elements: str
   sample: [vpc, regional subnets, wavelength subnet us-east-1-wl1-bos-wlz-1, node security group,
-           cluster security group, carrier gateway, record, image sentiment]
+           cluster security group, carrier gateway, record]
 """
 
 import json
@@ -131,7 +130,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-GATHER = ["network", "record", "images"]
+GATHER = ["network", "record"]
 RETRY = AWSRetry.jittered_backoff()
 
 
@@ -210,38 +209,6 @@ def gather_record(module, s3, bucket, key):
     return record
 
 
-def newest_image(details, version):
-    """The most recently pushed tagged image, restricted to tags '<version>-...' unless version is '*'."""
-    def matches(d):
-        tags = d.get("imageTags") or []
-        return any(t.startswith(f"{version}-") for t in tags) if version != "*" else bool(tags)
-
-    candidates = [d for d in details if matches(d)]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda d: (d["imagePushedAt"], max(d["imageTags"]), d["imageDigest"]))
-
-
-def gather_images(module, ecr, models, prefix):
-    images, missing = {}, []
-    for model in models:
-        name = model["name"]
-        repository = f"{prefix}/{name}"
-        try:
-            uri = ecr.describe_repositories(repositoryNames=[repository], aws_retry=True)["repositories"][0][
-                "repositoryUri"]
-            details = query(ecr, "describe_images", repositoryName=repository)["imageDetails"]
-        except is_boto3_error_code("RepositoryNotFoundException"):
-            missing.append(f"image {name}")
-            continue
-        image = newest_image(details, str(model.get("model_version") or "*"))
-        if image:
-            images[name] = f"{uri}@{image['imageDigest']}"
-        else:
-            missing.append(f"image {name}")
-    return images, missing
-
-
 def main():
     module = AnsibleAWSModule(
         argument_spec=dict(
@@ -250,8 +217,6 @@ def main():
             gather=dict(type="list", elements="str", choices=GATHER, default=GATHER),
             bucket=dict(type="str"),
             record_key=dict(type="str", no_log=False),
-            models=dict(type="list", elements="dict", default=[]),
-            repository_prefix=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -259,9 +224,6 @@ def main():
     name, gather = p["name"], p["gather"]
     if "record" in gather and not p["bucket"]:
         module.fail_json(msg="bucket is required to gather the record (or leave 'record' out of gather)")
-    unnamed = [i for i, m in enumerate(p["models"]) if not m.get("name")]
-    if unnamed:
-        module.fail_json(msg=f"models[{', '.join(map(str, unnamed))}] have no name")
 
     result = dict(changed=False, missing=[])
     try:
@@ -274,10 +236,6 @@ def main():
             record = gather_record(module, s3, p["bucket"], p["record_key"] or f"{name}/deployment.json")
             result["record"] = record or {}
             result["missing"] += ["record"] if record is None else []
-        if "images" in gather:
-            ecr = module.client("ecr", retry_decorator=RETRY)
-            result["images"], missing = gather_images(module, ecr, p["models"], p["repository_prefix"] or name)
-            result["missing"] += missing
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
         module.fail_json_aws(e, msg=f"Failed to look up deployment {name}")
     module.exit_json(**result)

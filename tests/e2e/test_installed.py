@@ -32,11 +32,15 @@ def recap(out: str) -> dict:
 def installed(tmp_path_factory):
     """(env, workdir): the collection installed from its tarball, an empty working directory with an inventory."""
     tmp = tmp_path_factory.mktemp("installed")
-    subprocess.run([BIN / "ansible-galaxy", "collection", "build", "--force", "--output-path", tmp / "dist", REPO],
-                   check=True, capture_output=True)
+    # As a user outside the clone: no ANSIBLE_* settings, no ansible.cfg, only the ansible bundle's collections.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "K8S_AUTH_"))}
+    env |= {"ANSIBLE_COLLECTIONS_PATH": f"{tmp / 'collections'}:{BUNDLED}", "ANSIBLE_NOCOLOR": "1",
+            "PATH": f"{BIN}:{env.get('PATH', '')}"}
+    galaxy = {"cwd": tmp, "env": env, "check": True, "capture_output": True}
+    subprocess.run([BIN / "ansible-galaxy", "collection", "build", "--output-path", tmp / "dist", REPO], **galaxy)
     tarball = next((tmp / "dist").glob("edgeml-wavelength-*.tar.gz"))
     subprocess.run([BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", tmp / "collections", tarball],
-                   check=True, capture_output=True)
+                   **galaxy)
     installed_root = tmp / "collections" / "ansible_collections" / "edgeml" / "wavelength"
     assert (installed_root / "playbooks" / "site.yml").is_file() and not (installed_root / "lab").exists()
 
@@ -62,9 +66,6 @@ def installed(tmp_path_factory):
                                  "AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE": catalog,
                                  "AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE": "edgelab-jumpstart-content"}}}}
     (work / "inventory.yml").write_text(yaml.safe_dump(inventory))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "K8S_AUTH_"))}
-    env |= {"ANSIBLE_COLLECTIONS_PATH": f"{tmp / 'collections'}:{BUNDLED}", "ANSIBLE_NOCOLOR": "1",
-            "PATH": f"{BIN}:{env.get('PATH', '')}"}
     before = lab_api("resources")
     yield env, work, before
     run(env, work, "teardown", "-e", "edge_teardown_purge_artifacts=true")

@@ -1,11 +1,9 @@
-"""edgeml.wavelength.deployment_info: finds the network, record and images of a deployment by name and tag.
+"""edgeml.wavelength.deployment_info: finds the network and the record of a deployment by name and tag.
 
-Resources are built with boto3 the way the roles name and tag them (edge_network, image_packaging). Wavelength
-subnets need the lab extension (zones + opt-in). ECR images are put with PutImage (moto keeps them; the lab's
-registry sync only adds images pushed to its registry, and these repositories are not in it).
+Resources are built with boto3 the way the roles name and tag them (edge_network, model_artifacts, image_packaging).
+Wavelength subnets need the lab extension (zones + opt-in).
 """
 
-import hashlib
 import json
 import time
 
@@ -60,29 +58,6 @@ def build_network(ec2, name, zones=(BOS,)):
                 cluster_security_group_id=groups["cluster"], carrier_gateway_id=cagw)
 
 
-def manifest(seed):
-    """A minimal image manifest and its sha256 (the digest in AWS; moto hashes the layer digests instead, so the
-    digest a test expects is taken from PutImage's answer)."""
-    text = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                       "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 10,
-                                  "digest": "sha256:" + hashlib.sha256(f"config {seed}".encode()).hexdigest()},
-                       "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 100,
-                                   "digest": "sha256:" + hashlib.sha256(f"layer {seed}".encode()).hexdigest()}]})
-    return text, "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def next_second():
-    # ECR's imagePushedAt (as moto keeps it) has a one-second resolution: images must be pushed in distinct seconds.
-    time.sleep(1.02 - time.time() % 1)
-
-
-def push(ecr, repository, version, seed):
-    text, digest = manifest(seed)
-    tag = f"{version}-{digest.split(':')[1][:12]}" if version else None
-    return ecr.put_image(repositoryName=repository, imageManifest=text, **({"imageTag": tag} if tag else {}))[
-        "image"]["imageId"]["imageDigest"]
-
-
 @pytest.fixture
 def deployment(lab_only, client, uid):
     ec2, s3 = client("ec2"), client("s3")
@@ -91,29 +66,27 @@ def deployment(lab_only, client, uid):
     network = build_network(ec2, name)
     bucket = f"artifacts-{uid}"
     s3.create_bucket(Bucket=bucket)
-    record = {"name": name, "zones": [BOS], "exports": {"sentiment": {"model_version": "1.0.0"}}}
+    # exports as the artifacts stage writes them, images as the image stage adds them.
+    record = {"name": name, "zones": [BOS], "exports": {"sentiment": {"model_version": "1.0.0"}},
+              "images": {"sentiment": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}/sentiment@sha256:"
+                                      + "0" * 64}}
     s3.put_object(Bucket=bucket, Key=f"{name}/deployment.json", Body=json.dumps(record).encode())
     return dict(name=name, network=network, bucket=bucket, record=record)
 
 
-def test_everything_found_and_check_mode_is_the_same(deployment, run, client):
-    name = deployment["name"]
-    ecr = client("ecr")
-    uri = ecr.create_repository(repositoryName=f"{name}/sentiment")["repository"]["repositoryUri"]
-    digest = push(ecr, f"{name}/sentiment", "1.0.0", name)
-    args = dict(name=name, zones=[BOS], bucket=deployment["bucket"], models=[
-        {"name": "sentiment", "model_version": "1.0.0", "model_id": "ignored-extra-key"}])
+def test_everything_found_and_check_mode_is_the_same(deployment, run):
+    args = dict(name=deployment["name"], zones=[BOS], bucket=deployment["bucket"])
 
-    r = run("deployment_info", **args)
+    r = run("deployment_info", **args)  # default gather: network and record
     assert not r.get("failed"), r.get("msg")
     assert not r["changed"] and r["missing"] == []
     assert r["network"] == deployment["network"]
-    assert r["record"] == deployment["record"]
-    assert r["images"] == {"sentiment": f"{uri}@{digest}"}
+    assert r["record"] == deployment["record"]  # exports and images as the stages recorded them
+    assert "images" not in r
 
     check = run("deployment_info", check=True, **args)
-    assert {k: check[k] for k in ("changed", "network", "record", "images", "missing")} == \
-           {k: r[k] for k in ("changed", "network", "record", "images", "missing")}
+    assert {k: check[k] for k in ("changed", "network", "record", "missing")} == \
+           {k: r[k] for k in ("changed", "network", "record", "missing")}
 
 
 def test_wavelength_subnets_all_or_by_zone(deployment, run):
@@ -141,15 +114,14 @@ def test_partial_network_names_what_is_missing(lab_only, run, client, uid):
 
 
 def test_nothing_found_is_not_a_failure(run, uid):
-    r = run("deployment_info", name=f"none-{uid}", zones=[BOS], bucket=f"no-bucket-{uid}",
-            models=[{"name": "sentiment"}])
+    r = run("deployment_info", name=f"none-{uid}", zones=[BOS], bucket=f"no-bucket-{uid}")
     assert not r.get("failed"), r.get("msg")
     assert not r["changed"]
     assert r["network"] == dict(vpc_id="", regional_subnet_ids=[], wavelength_subnets={}, node_security_group_id="",
                                 cluster_security_group_id="", carrier_gateway_id="")
-    assert r["record"] == {} and r["images"] == {}
+    assert r["record"] == {} and "images" not in r
     assert r["missing"] == ["vpc", "regional subnets", f"wavelength subnet {BOS}", "node security group",
-                            "cluster security group", "carrier gateway", "record", "image sentiment"]
+                            "cluster security group", "carrier gateway", "record"]
 
 
 def test_record_present_missing_and_key(deployment, run, client):
@@ -186,49 +158,6 @@ def test_record_not_json_fails(run, client, uid):
     assert r["failed"] and "is not JSON" in r["msg"]
 
 
-def test_image_selection_by_version_prefix(run, client, uid):
-    ecr = client("ecr")
-    prefix = f"edgeml-{uid}"
-    repository = f"{prefix}/sentiment"
-    uri = ecr.create_repository(repositoryName=repository)["repository"]["repositoryUri"]
-    ecr.create_repository(repositoryName=f"{prefix}/empty")
-    # The older 1.0.0 image gets the lexically larger tag, so only the push time can make the newer one win.
-    seeds = sorted((f"{uid}-{i}" for i in range(2)), key=lambda s: manifest(s)[1], reverse=True)
-    old = push(ecr, repository, "1.0.0", seeds[0])
-    next_second()
-    new = push(ecr, repository, "1.0.0", seeds[1])
-    next_second()
-    v2 = push(ecr, repository, "2.0.0", f"{uid}-v2")
-    next_second()
-    push(ecr, repository, None, f"{uid}-untagged")  # newest, untagged: never picked
-    assert old != new
-
-    models = [{"name": "sentiment", "model_version": "1.0.0"}]
-    r = run("deployment_info", name="unused", gather=["images"], repository_prefix=prefix, models=models)
-    assert r["images"] == {"sentiment": f"{uri}@{new}"} and r["missing"] == []
-
-    r = run("deployment_info", name="unused", gather=["images"], repository_prefix=prefix, models=[
-        {"name": "sentiment", "model_version": "*"}, {"name": "empty"}, {"name": "absent"}])
-    assert r["images"] == {"sentiment": f"{uri}@{v2}"}
-    assert r["missing"] == ["image empty", "image absent"]
-
-    r = run("deployment_info", name="unused", gather=["images"], repository_prefix=prefix, models=[
-        {"name": "sentiment", "model_version": "1.0"}, {"name": "sentiment2"}])  # "1.0-" matches no "1.0.0-" tag
-    assert r["images"] == {} and r["missing"] == ["image sentiment", "image sentiment2"]
-
-    check = run("deployment_info", check=True, name="unused", gather=["images"], repository_prefix=prefix,
-                models=models)
-    assert check["images"] == {"sentiment": f"{uri}@{new}"} and not check["changed"]
-
-
-def test_repository_prefix_defaults_to_name(run, client, uid):
-    ecr, name = client("ecr"), f"pfx-{uid}"
-    uri = ecr.create_repository(repositoryName=f"{name}/sentiment")["repository"]["repositoryUri"]
-    digest = push(ecr, f"{name}/sentiment", "1.0.0", name)
-    r = run("deployment_info", name=name, gather=["images"], models=[{"name": "sentiment"}])
-    assert r["images"] == {"sentiment": f"{uri}@{digest}"}
-
-
 def test_two_vpcs_with_the_deployment_tags_fail(run, client, uid):
     ec2, name = client("ec2"), f"dup-{uid}"
     ids = sorted(ec2.create_vpc(CidrBlock="10.52.0.0/16", TagSpecifications=tags(
@@ -240,7 +169,10 @@ def test_two_vpcs_with_the_deployment_tags_fail(run, client, uid):
 def test_argument_errors(run):
     r = run("deployment_info", name="x")
     assert r["failed"] and "bucket is required" in r["msg"]
-    r = run("deployment_info", name="x", gather=["images"], models=[{"model_version": "1.0.0"}])
-    assert r["failed"] and "models[0]" in r["msg"]
+    r = run("deployment_info", name="x", gather=["images"])  # images are in the record now
+    assert r["failed"] and "gather" in r["msg"]
+    for removed in (dict(models=[{"name": "sentiment"}]), dict(repository_prefix="edgeml")):
+        r = run("deployment_info", name="x", gather=["network"], **removed)
+        assert r["failed"] and next(iter(removed)) in r["msg"]
     r = run("deployment_info", name="x", gather=["bogus"])
     assert r["failed"] and "gather" in r["msg"]
