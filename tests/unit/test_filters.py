@@ -608,3 +608,11 @@ def test_export_models_planned_exports_only_when_asked():
                                                      "artifact_sha256": "0" * 64}]
     with pytest.raises(AnsibleFilterError, match="artifact_sha256"):
         export_models(planned)
+
+
+def test_working_dir_lookup_is_the_process_directory(tmp_path, monkeypatch):
+    from ansible_collections.edgeml.wavelength.plugins.lookup.working_dir import LookupModule
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PWD", "/somewhere/stale")
+    assert LookupModule().run([]) == [str(tmp_path)]
