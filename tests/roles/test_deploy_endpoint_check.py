@@ -160,15 +160,22 @@ def test_unreachable_endpoint_fails_with_the_url(world, tmp_path):
     assert f"POST http://{world['carrier_ip']}:{port}/invocations failed" in proc.stdout
 
 
-def test_kubeconfig_dict_does_not_mask_the_nodes(world, tmp_path):
-    """A kubeconfig dict (the eks_cluster_kubeconfig fact): kubernetes.core would mask each of its strings in the
-    returned Nodes (here the node name, also the context name); the role passes it as a private file instead."""
+def test_kubeconfig_file_names_are_not_masked(world, tmp_path):
+    """A kubeconfig file (endpoint_check_kubeconfig) whose context shares the node's name: kubernetes.core masks the
+    strings of a kubeconfig passed as a dict, never those of a file, so the report keeps the node name; the
+    kubeconfig's token never shows in the output."""
+    auth = labkube.admin_auth(world["kube_url"])
+    ca_data = base64.b64encode(Path(auth["ca_cert"]).read_bytes()).decode()
     kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "edge-1", "preferences": {},
-                  "clusters": [{"name": "edge-1", "cluster": {"server": world["kube_url"]}}],
-                  "users": [{"name": "eks", "user": {"token": "k8s-aws-v1.secret"}}],
+                  "clusters": [{"name": "edge-1", "cluster": {"server": auth["host"],
+                                                              "certificate-authority-data": ca_data}}],
+                  "users": [{"name": "eks", "user": {"token": auth["api_key"]}}],
                   "contexts": [{"name": "edge-1", "context": {"cluster": "edge-1", "user": "eks"}}]}
-    proc, changed = run(world, tmp_path, endpoint_check_k8s_auth={}, endpoint_check_kubeconfig=kubeconfig)
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(kubeconfig))
+    path.chmod(0o600)
+    proc, changed = run(world, tmp_path, endpoint_check_k8s_auth={}, endpoint_check_kubeconfig=str(path))
     assert proc.returncode == 0 and changed == 0, proc.stdout[-4000:]
     [row] = json.loads((tmp_path / "artifacts" / "endpoints.json").read_text())["endpoints"]
     assert row["node_name"] == "edge-1" and row["instance_id"] == world["instance_id"]
-    assert "k8s-aws-v1.secret" not in proc.stdout
+    assert auth["api_key"] not in proc.stdout

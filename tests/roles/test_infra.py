@@ -19,6 +19,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from edgelab import kube as labkube
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +27,6 @@ PLAYBOOKS = Path(__file__).parent / "playbooks"
 AWS_URL = os.environ.get("EDGELAB_AWS_URL", "http://127.0.0.1:4566")
 ENV = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "EDGELAB_AWS_URL": AWS_URL,
        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
-KUBE_URL = os.environ.get("EDGELAB_KUBE_URL", "http://127.0.0.1:6443")
 BOS, NYC, MIA = "us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1", "us-east-1-wl1-mia-wlz-1"
 # Short lab delays: the wait logic still runs (CREATING, Pending), only faster. Restored after the module.
 FAST_DELAYS = {"eks_create": 1.0, "eks_delete": 0.5, "asg_instance": 0.5, "optin": 0.5}
@@ -223,8 +223,9 @@ def group_instances(name, zones):
 
 
 def node_ready(instance_id):
-    """The Ready condition of the instance's Node in the cluster (kmock accepts any bearer token)."""
-    nodes = http_json(f"{KUBE_URL}/api/v1/nodes", headers={"Authorization": "Bearer lab"})["items"]
+    """The Ready condition of the instance's Node in the cluster (as the lab's admin: TLS with the lab CA)."""
+    with labkube.admin_urlopen(f"{labkube.config.KUBE_URL}/api/v1/nodes") as reply:
+        nodes = json.loads(reply.read())["items"]
     node = next(n for n in nodes if n["spec"].get("providerID", "").endswith(f"/{instance_id}"))
     return next(c for c in node["status"]["conditions"] if c["type"] == "Ready"), node["metadata"]["labels"]
 
