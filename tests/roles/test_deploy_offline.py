@@ -72,9 +72,21 @@ class Controller(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def kube():
-    with labkube.subprocess_server() as server:
+def lab_aws():
+    """The lab AWS endpoint, in-process: the private Kubernetes API checks EKS tokens against its clusters."""
+    from edgelab.aws.testing import lab_aws_server
+
+    with lab_aws_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def kube(lab_aws):
+    from edgelab.aws.state import LAB
+
+    with labkube.subprocess_server(aws_url=lab_aws.url) as server:
         url = server.url
+        LAB.kube_url = url  # EKS clusters created from now on have this API as endpoint
         controller = Controller(url)
         controller.start()
         yield url, controller
@@ -121,12 +133,9 @@ def run_role(tmp_path: Path, variables: dict, *flags: str,
 
 
 @pytest.fixture(scope="module")
-def aws(kube):
+def aws(lab_aws, kube):
     """The lab AWS endpoint (in-process) whose EKS clusters have the private Kubernetes API as endpoint."""
-    from edgelab.aws.testing import lab_aws_server
-
-    with lab_aws_server(kube_url=kube[0]) as server:
-        yield server.url
+    return lab_aws.url
 
 
 def objects(url: str, namespace: str) -> dict:
@@ -213,12 +222,16 @@ def test_invalid_manifest_fails_before_apply(kube, tmp_path):
     assert objects(url, ns) == {}
 
 
-def test_missing_image_is_a_clear_error(kube, tmp_path):
+def test_missing_image_is_a_clear_error(kube, aws, tmp_path):
+    """No image handed over and none in the deployment record (the bucket does not exist): the error names both."""
     url, _ = kube
-    variables = inputs(url, "edgeml-noimage", image_packaging_images={})
+    variables = inputs(url, "edgeml-noimage", image_packaging_images={}, edge_aws_endpoint_url=aws,
+                       edge_artifact_bucket="no-such-bucket-edgeml",
+                       edge_aws_credentials={"access_key": "testing", "secret_key": "testing"})
     proc, _, _ = run_role(tmp_path, variables)
     assert proc.returncode != 0
     assert "Model sentiment" in proc.stdout and "image_packaging_images['sentiment']" in proc.stdout
+    assert "s3://no-such-bucket-edgeml/edgeml/deployment.json" in proc.stdout
     assert objects(url, "edgeml-noimage") == {}
 
 
