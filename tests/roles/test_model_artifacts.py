@@ -79,7 +79,8 @@ def test_model_artifacts_converge_idempotent_check(tmp_path):
     vars_file = lab_vars(tmp_path, edge_name=f"rt{uid}", edge_artifact_bucket=bucket)
     try:
         check_stats, check_tasks = play("artifacts_model_artifacts.yml", vars_file, check=True)
-        assert check_stats["changed"] == 2, changed_tasks(check_tasks)  # bucket would be created + export
+        # bucket would be created + export + deployment record
+        assert check_stats["changed"] == 3, changed_tasks(check_tasks)
         real_stats, real_tasks = play("artifacts_model_artifacts.yml", vars_file)
         assert real_stats["changed"] == check_stats["changed"], (changed_tasks(check_tasks), changed_tasks(real_tasks))
         again, again_tasks = play("artifacts_model_artifacts.yml", vars_file)
@@ -95,6 +96,9 @@ def test_model_artifacts_converge_idempotent_check(tmp_path):
         head = s3().head_object(Bucket=bucket, Key=key)
         assert head["Metadata"]["sha256"] == sentiment["artifact_sha256"]
         assert head["ServerSideEncryption"] == "AES256"
+        # The record later stages read when they run alone: the exports, as the role published them.
+        record = json.loads(s3().get_object(Bucket=bucket, Key=f"rt{uid}/deployment.json")["Body"].read())
+        assert record == {"name": f"rt{uid}", "exports": exports}
         client = s3()
         assert client.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
         assert all(client.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
