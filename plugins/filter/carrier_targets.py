@@ -50,15 +50,10 @@ _value:
     carrier_ip: {description: Carrier IP of the instance., type: str}
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-
-
-def _list_of(value, kind, what):
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, kind) for v in value):
-        kinds = "strings" if kind is str else "dicts"
-        raise AnsibleFilterError(f"carrier_targets: {what} must be a list of {kinds}, got {value!r}")
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
 
 
 def _carrier_ips(instance):
@@ -73,9 +68,9 @@ def _carrier_ips(instance):
 
 def carrier_targets(nodes, instances, zones):
     """The nodes with the carrier IP of their instance: [{zone, instance_id, node_name, carrier_ip}]."""
-    _list_of(nodes, Mapping, "the input (nodes)")
-    _list_of(instances, Mapping, "instances")
-    _list_of(zones, str, "zones")
+    list_of(nodes, Mapping, "carrier_targets", "the input (nodes)")
+    list_of(instances, Mapping, "carrier_targets", "instances")
+    list_of(zones, str, "carrier_targets", "zones")
     for node in nodes:
         if not all(isinstance(node.get(key), str) for key in ("zone", "instance_id", "node_name")):
             raise AnsibleFilterError(f"carrier_targets: every node needs zone, instance_id and node_name, got {node!r}")

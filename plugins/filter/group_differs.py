@@ -41,16 +41,16 @@ _value:
   type: bool
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
 
 SIZES = ("min_size", "max_size", "desired_capacity")
 
 
 def group_differs(groups, name, wanted):
-    if isinstance(groups, str) or not isinstance(groups, Sequence) or not all(isinstance(g, Mapping) for g in groups):
-        raise AnsibleFilterError(f"group_differs: the groups must be a list of dicts, got {groups!r}")
+    list_of(groups, Mapping, "group_differs", "the groups")
     if not isinstance(wanted, Mapping) or not all(k in wanted for k in (*SIZES, "subnet", "launch_template", "tags")):
         raise AnsibleFilterError(f"group_differs: wanted needs {', '.join(SIZES)}, subnet, launch_template and tags, "
                                  f"got {wanted!r}")

@@ -72,16 +72,10 @@ _value:
       elements: str
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-
-
-def _list_of(value, kind, what):
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, kind) for v in value):
-        kinds = "strings" if kind is str else "dicts"
-        raise AnsibleFilterError(f"node_boot_state: {what} must be a list of {kinds}, got {value!r}")
-    return value
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
 
 
 def _dig(obj, *keys, default=None):
@@ -94,9 +88,9 @@ def _dig(obj, *keys, default=None):
 
 def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone):
     """{nodes, failed, ready_zones} of the groups' current instances."""
-    _list_of(nodes, Mapping, "the input (Node resources)")
-    _list_of(groups, Mapping, "groups")
-    _list_of(zones, str, "zones")
+    list_of(nodes, Mapping, "node_boot_state", "the input (Node resources)")
+    list_of(groups, Mapping, "node_boot_state", "groups")
+    list_of(zones, str, "node_boot_state", "zones")
     if not isinstance(name_prefix, str):
         raise AnsibleFilterError(f"node_boot_state: name_prefix must be a string, got {name_prefix!r}")
     try:

@@ -43,14 +43,10 @@ _value:
   elements: list
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-
-
-def _list_of_dicts(value, what):
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, Mapping) for v in value):
-        raise AnsibleFilterError(f"probe_targets: {what} must be a list of dicts, got {value!r}")
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
 
 
 def _port(value, what):
@@ -67,8 +63,8 @@ def _port(value, what):
 
 def probe_targets(targets, models, default_node_port=30007):
     """[[target, model with node_port]] for every target and model."""
-    _list_of_dicts(targets, "the input (targets)")
-    _list_of_dicts(models, "models")
+    list_of(targets, Mapping, "probe_targets", "the input (targets)")
+    list_of(models, Mapping, "probe_targets", "models")
     default = _port(default_node_port, "default_node_port")
     resolved = []
     for model in models:

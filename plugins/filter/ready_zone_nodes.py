@@ -41,17 +41,12 @@ _value:
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from ansible.errors import AnsibleFilterError
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
 
 PROVIDER_ID = re.compile(r"aws:///([^/]+)/(i-[0-9a-zA-Z]+)")
 
-
-def _list_of(value, kind, what):
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, kind) for v in value):
-        kinds = "strings" if kind is str else "dicts"
-        raise AnsibleFilterError(f"ready_zone_nodes: {what} must be a list of {kinds}, got {value!r}")
 
 
 def _get(obj, key):
@@ -61,8 +56,8 @@ def _get(obj, key):
 
 def ready_zone_nodes(nodes, zones):
     """[{zone, instance_id, node_name}] of the Ready Nodes of the zones."""
-    _list_of(nodes, Mapping, "the input (Node resources)")
-    _list_of(zones, str, "zones")
+    list_of(nodes, Mapping, "ready_zone_nodes", "the input (Node resources)")
+    list_of(zones, str, "ready_zone_nodes", "zones")
     out = []
     for node in nodes:
         provider_id = _get(node, "spec").get("providerID") or ""

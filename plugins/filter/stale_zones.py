@@ -45,14 +45,10 @@ _value:
   elements: str
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-
-
-def _list_of_dicts(value, what):
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, Mapping) for v in value):
-        raise AnsibleFilterError(f"stale_zones: {what} must be a list of dicts, got {value!r}")
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
 
 
 def _int(value, what):
@@ -66,8 +62,8 @@ def _int(value, what):
 
 def stale_zones(templates, groups, name_prefix):
     """Zones whose group runs, or is about to run, an older launch template version."""
-    _list_of_dicts(templates, "the input (launch template results)")
-    _list_of_dicts(groups, "groups")
+    list_of(templates, Mapping, "stale_zones", "the input (launch template results)")
+    list_of(groups, Mapping, "stale_zones", "groups")
     if not isinstance(name_prefix, str):
         raise AnsibleFilterError(f"stale_zones: name_prefix must be a string, got {name_prefix!r}")
     stale = []
