@@ -51,7 +51,7 @@ demo: lab-up site
 lint: venv
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check .
-	$(BIN)/ansible-lint
+	ANSIBLE_HOME=$(CURDIR)/.cache/ansible-home $(BIN)/ansible-lint  # not ~/.ansible: an installed copy there would shadow this clone
 	$(PY) scripts/role_readmes.py --check
 
 # Tests that need no lab (the AWS endpoint they use runs in-process on a free loopback port).
@@ -61,7 +61,7 @@ unit: venv
 # Tests on the running lab; tests/lab goes last because its lifecycle test restarts the lab.
 lab-test: lab-up
 	$(BIN)/pytest -q tests/runtime
-	$(BIN)/pytest -q tests/roles tests/e2e
+	$(BIN)/pytest -q --durations=25 tests/roles tests/e2e
 	$(BIN)/pytest -q tests/lab
 
 # Molecule brings the lab up itself and takes it down after teardown.

@@ -1,8 +1,10 @@
-"""`lab up|down|status|logs|env`: the lab's command line (wrapped by lab/bin/lab)."""
+"""`lab up|down|status|logs|env|resources|reset|device`: the lab's command line (wrapped by lab/bin/lab)."""
 
 import argparse
+import json
 import sys
 import time
+import urllib.request
 
 from edgelab import config, services
 from edgelab.dockerctl import containers, docker
@@ -98,6 +100,60 @@ def logs(args) -> int:
     return 0
 
 
+def _control(method: str, what: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{config.AWS_URL}/_lab/{what}", data=data, method=method,  # noqa: S310
+                                 headers={"Content-Type": "application/json"})  # (the lab AWS endpoint: http)
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        return json.loads(resp.read())
+
+
+def resources(args) -> int:
+    """What exists in the lab AWS (non-default resources, elastic addresses by allocation id)."""
+    res = _control("GET", "resources")
+    print(json.dumps(res if args.all else {k: v for k, v in res.items() if v}, indent=2, sort_keys=True))
+    return 0
+
+
+def reset(args) -> int:
+    """Forget every AWS resource (moto's and the lab's: elastic addresses too); the agent then removes nodes."""
+    _control("POST", "reset", {"config": not args.keep_config})
+    print("lab AWS reset")
+    return 0
+
+
+def device(args) -> int:
+    """An HTTP request from a device on the carrier network (source address in config.DEVICE_NETWORK)."""
+    from edgelab import device as dev
+
+    if not dev.in_device_network(args.source):
+        print(f"lab device: --from {args.source} is not in the device network {config.DEVICE_NETWORK}",
+              file=sys.stderr)
+        return 2
+    headers = {}
+    for item in args.header:
+        key, sep, value = item.partition(":")
+        if not sep or not key.strip():
+            print(f"lab device: --header {item!r} is not K:V", file=sys.stderr)
+            return 2
+        headers[key.strip()] = value.strip()
+    data = args.data.encode() if args.data is not None else None
+    try:
+        status_code, _, body = dev.request(args.url, data=data, headers=headers, source=args.source,
+                                           timeout=args.timeout)
+    except ValueError as exc:
+        print(f"lab device: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # TimeoutError, ConnectionError, ...
+        print(f"lab device: {args.url} from {args.source}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(status_code)
+    sys.stdout.write(body.decode(errors="replace"))
+    if body and not body.endswith(b"\n"):
+        print()
+    return 0 if status_code < 400 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lab", description="The offline edge lab (emulated AWS Wavelength + EKS).")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -111,6 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     p_logs.add_argument("-n", "--lines", type=int, default=40)
     p_logs.set_defaults(func=logs)
     sub.add_parser("env", help="print the environment a client needs").set_defaults(func=lambda a: print_env() or 0)
+    p_res = sub.add_parser("resources", help="resources left in the lab AWS (as GET /_lab/resources)")
+    p_res.add_argument("--all", action="store_true", help="also list the empty kinds")
+    p_res.set_defaults(func=resources)
+    p_reset = sub.add_parser("reset", help="forget every lab AWS resource (as POST /_lab/reset)")
+    p_reset.add_argument("--keep-config", action="store_true", help="keep the run-time delays/faults")
+    p_reset.set_defaults(func=reset)
+    p_dev = sub.add_parser("device", help="an HTTP request from a device on the carrier network",
+                           description="GET (POST with --data) URL from a device address; prints the status and "
+                           "the body. Exit 0 on an HTTP answer < 400, 1 on no answer (timeout, connection error) "
+                           "or an HTTP error status, 2 on bad arguments.")
+    p_dev.add_argument("--from", dest="source", default=config.DEVICE_ADDRESS, metavar="ADDR",
+                       help=f"source address, in the device network {config.DEVICE_NETWORK} "
+                       f"(default {config.DEVICE_ADDRESS})")
+    p_dev.add_argument("--data", help="request body (the request becomes a POST)")
+    p_dev.add_argument("--header", action="append", default=[], metavar="K:V", help="a request header (repeatable)")
+    p_dev.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds (default 5)")
+    p_dev.add_argument("url", metavar="URL")
+    p_dev.set_defaults(func=device)
     args = parser.parse_args(argv)
     return args.func(args)
 

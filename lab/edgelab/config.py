@@ -24,7 +24,14 @@ KUBE_STATE_DIR = Path(os.environ.get("EDGELAB_KUBE_STATE_DIR", STATE_DIR / "kube
 # The AWS endpoint the Kubernetes API asks which EKS clusters exist (EKS token validation).
 KUBE_AWS_URL = os.environ.get("EDGELAB_KUBE_AWS_URL", AWS_URL)
 
+# Address plan (loopback only; docs/lab.md): 127.0.0.1 = the internet and the region (control node, AWS APIs);
+# 127.0.1.0/24 = carrier addresses of the nodes (auto-assigned bottom up .1, .2, ...; elastic carrier IPs top down
+# .254, .253, ...), also the nodes' own "inside the VPC" source; 127.0.2.0/24 = devices on the carrier network.
+# A carrier address accepts connections only from DEVICE_NETWORK and CARRIER_NETWORK.
 CARRIER_IP_PREFIX = "127.0.1."  # carrier IPs are loopback aliases 127.0.1.N
+CARRIER_NETWORK = "127.0.1.0/24"
+DEVICE_NETWORK = "127.0.2.0/24"
+DEVICE_ADDRESS = os.environ.get("EDGELAB_DEVICE_ADDRESS", "127.0.2.10")  # the default device (lab device, device.py)
 
 DOCKER_HOST = os.environ.get("EDGELAB_DOCKER_HOST", "unix:///run/edgelab/docker.sock")
 DOCKER_DATA_ROOT = Path(os.environ.get("EDGELAB_DOCKER_DATA_ROOT", "/var/lib/edgelab/docker"))

@@ -8,8 +8,10 @@ module: endpoint_probe
 version_added: 0.1.0
 short_description: Check the predictions and measure the latency of a SageMaker-style inference endpoint
 description:
-  - Sends each sample once to O(url) (the SageMaker hosting contract C(POST /invocations)) and compares the
-    returned C(predicted_label) with the expected one.
+  - Sends each sample once to O(url) (the SageMaker hosting contract C(POST /invocations)). A sample with an
+    C(expected_label) passes when the returned C(predicted_label) is that label. A sample without one passes when the
+    answer is well formed (with O(accept=application/json;verbose)), that is C(probabilities) that sum to about 1 and
+    a C(predicted_label) that is one of the C(labels) (or an index into them). No label names are assumed.
   - Then sends O(requests) timed requests (samples in turn, one at a time, a new connection each, as a
     device would) and reports latency percentiles computed with the nearest-rank method over all of them.
   - Read-only, never reports a change; safe in check mode (it only sends inference requests).
@@ -23,13 +25,13 @@ options:
     type: str
     required: true
   samples:
-    description: Texts to send, with the label each must get.
+    description: Texts to send, each optionally with the label it must get.
     type: list
     elements: dict
     required: true
     suboptions:
       text: {description: Request body (UTF-8)., type: str, required: true}
-      expected_label: {description: Expected C(predicted_label)., type: str, required: true}
+      expected_label: {description: Expected C(predicted_label); without it the answer's form is checked., type: str}
   requests:
     description: Number of timed requests (1 to 10000).
     type: int
@@ -50,6 +52,12 @@ options:
     description: Accept header of the requests.
     type: str
     default: application/json;verbose
+  source_address:
+    description:
+      - Local address the requests are sent from, on a host with several networks (for example the address a
+        test device has on the carrier network). Empty lets the system choose.
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -71,11 +79,12 @@ predictions:
   elements: dict
   contains:
     text: {description: The sample text., type: str}
-    expected_label: {description: Expected label., type: str}
+    expected_label: {description: Expected label (null when only the answer's form was checked)., type: str}
     predicted_label: {description: Label returned by the endpoint., type: str}
-    ok: {description: Whether both labels match., type: bool}
+    ok: {description: Whether the sample passed (label matches, or the answer is well formed)., type: bool}
+    problem: {description: Why it did not pass (empty when it did)., type: str}
 predictions_ok:
-  description: True when every sample got its expected label.
+  description: True when every sample passed.
   returned: always
   type: bool
 latency_ms:
@@ -91,11 +100,11 @@ latency_ms:
     mean: {description: Mean., type: float}
 """
 
+import http.client
 import json
 import math
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -119,25 +128,51 @@ def label_of(reply):
     return None if label is None else str(label)
 
 
+def contract_problem(reply):
+    """Why a verbose hosting-contract answer is malformed ('' when it is well formed)."""
+    probabilities, labels = reply.get("probabilities"), reply.get("labels")
+    if not isinstance(probabilities, list) or not probabilities or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in probabilities):
+        return f"no list of probabilities in {json.dumps(reply)[:200]}"
+    if abs(sum(probabilities) - 1.0) > 0.02:
+        return f"probabilities sum to {sum(probabilities):.3f}, not 1"
+    if not isinstance(labels, list) or len(labels) != len(probabilities):
+        return f"labels {labels!r} do not match the {len(probabilities)} probabilities"
+    predicted = label_of(reply)
+    if predicted is None or predicted not in [str(label) for label in labels]:
+        return f"predicted_label {reply.get('predicted_label')!r} is not one of the labels {labels!r}"
+    return ""
+
+
+def check(sample, reply):
+    predicted = label_of(reply)
+    if sample.get("expected_label") is not None:
+        problem = "" if predicted == sample["expected_label"] else f"expected {sample['expected_label']!r}"
+    else:
+        problem = contract_problem(reply)
+    return dict(sample, predicted_label=predicted, ok=not problem, problem=problem)
+
+
 def invoke(url, text, params):
-    request = urllib.request.Request(  # noqa: S310 (the module checks that url is http(s))
-        url,
-        data=text.encode("utf-8"),
-        method="POST",
-        headers={"Content-Type": params["content_type"], "Accept": params["accept"]},
-    )
+    """POST text to url (from params['source_address'] when set); (reply, milliseconds)."""
+    parts = urllib.parse.urlsplit(url)
+    source = (params["source_address"], 0) if params["source_address"] else None
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(parts.hostname, parts.port, timeout=params["timeout"], source_address=source)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
     start = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=params["timeout"]) as response:  # noqa: S310
-            body = response.read()
-            status = response.status
-    except urllib.error.HTTPError as e:
-        raise ProbeError(f"HTTP {e.code} {e.reason}: {e.read()[:300]!r}") from e
-    except (urllib.error.URLError, OSError) as e:
-        raise ProbeError(str(getattr(e, "reason", e))) from e
+        conn.request("POST", path or "/", body=text.encode("utf-8"),
+                     headers={"Content-Type": params["content_type"], "Accept": params["accept"]})
+        response = conn.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as e:
+        raise ProbeError(str(e) or type(e).__name__) from e
+    finally:
+        conn.close()
     elapsed_ms = (time.perf_counter() - start) * 1000.0
-    if status != 200:
-        raise ProbeError(f"HTTP {status}")
+    if response.status != 200:
+        raise ProbeError(f"HTTP {response.status} {response.reason}: {body[:300]!r}")
     try:
         reply = json.loads(body)
     except ValueError as e:
@@ -155,13 +190,14 @@ def main():
                 type="list",
                 elements="dict",
                 required=True,
-                options=dict(text=dict(type="str", required=True), expected_label=dict(type="str", required=True)),
+                options=dict(text=dict(type="str", required=True), expected_label=dict(type="str")),
             ),
             requests=dict(type="int", default=50),
             warmup=dict(type="int", default=2),
             timeout=dict(type="float", default=5.0),
             content_type=dict(type="str", default="application/x-text"),
             accept=dict(type="str", default="application/json;verbose"),
+            source_address=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
@@ -178,13 +214,13 @@ def main():
         predictions = []
         for sample in samples:
             reply, _ = invoke(p["url"], sample["text"], p)
-            predicted = label_of(reply)
-            predictions.append(dict(sample, predicted_label=predicted, ok=predicted == sample["expected_label"]))
+            predictions.append(check(sample, reply))
         for i in range(p["warmup"]):
             invoke(p["url"], samples[i % len(samples)]["text"], p)
         latencies = sorted(invoke(p["url"], samples[i % len(samples)]["text"], p)[1] for i in range(p["requests"]))
     except ProbeError as e:
-        module.fail_json(msg=f"POST {p['url']} failed: {e}")
+        origin = f" from {p['source_address']}" if p["source_address"] else ""
+        module.fail_json(msg=f"POST {p['url']}{origin} failed: {e}")
 
     latency = dict(
         count=len(latencies),

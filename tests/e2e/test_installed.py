@@ -1,9 +1,12 @@
 """The collection as a user gets it: built into a tarball, installed into a temporary path, used from an empty
 directory with a minimal inventory (only the required inputs and the lab endpoints), playbooks by FQCN.
 
-One lab deployment serves every check: site converges; then the node, deploy and endpoint stages each run alone on
-it and change nothing; check mode of the whole job changes nothing; a purge teardown leaves nothing behind."""
+One lab deployment serves every check: site converges in three zones while the lab throttles and fails some AWS
+calls, and every zone gets its stable address, probed from the inventory's phone; then the node, deploy and endpoint
+stages each run alone on it and change nothing; check mode of the whole job changes nothing; a purge teardown
+leaves nothing behind (addresses included) and a second one changes nothing."""
 
+import json
 import os
 import re
 import subprocess
@@ -17,6 +20,7 @@ from e2e_lib import REPO, lab_api, leftovers
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
+ZONES3 = ["us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1", "us-east-1-wl1-mia-wlz-1"]
 PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
 BUNDLED = BIN.parent / "lib" / PYTHON / "site-packages" / "ansible_collections"  # amazon.aws etc. (ansible bundle)
 
@@ -48,15 +52,21 @@ def installed(tmp_path_factory):
     work = tmp / "work"
     work.mkdir()
     catalog = str(REPO / "lab" / "catalog")  # the lab's JumpStart catalog (the lab is not part of the collection)
-    inventory = {"all": {"hosts": {"localhost": {"ansible_connection": "local",
-                                                 "ansible_python_interpreter": sys.executable}},
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"all": {"hosts": {"localhost": local},
+                         # A phone on the carrier network: the endpoint check sends its requests from there.
+                         "children": {"phones": {"hosts": {"phone-1": local}}},
                          "vars": {
                              "edge_name": name,
                              "edge_artifact_bucket": f"{name}-artifacts",
-                             "edge_nodeport_allowed_cidrs": ["127.0.0.0/8"],
+                             "edge_zones": ZONES3,
+                             "edge_nodeport_allowed_cidrs": ["127.0.2.0/24"],
                              "edge_api_allowed_cidrs": ["127.0.0.0/8"],
                              "edge_models": [{"name": "sentiment", "model_id": "edgeml-tc-minilm-l6-sentiment-int8",
                                               "model_version": "*"}],
+                             "endpoint_check_probe_from": "host",
+                             "endpoint_check_probe_host": "phone-1",
+                             "endpoint_check_source_address": "127.0.2.10",
                              # The lab's endpoints and fixed, non-secret credentials.
                              "edge_aws_endpoint_url": "http://127.0.0.1:4566",
                              "edge_aws_credentials": {"access_key": "testing", "secret_key": "testing"},
@@ -84,9 +94,19 @@ def run(env, work, playbook, *args, timeout=900):
 
 def test_site_then_each_stage_alone_changes_nothing(installed):
     env, work, _ = installed
-    rc, out = run(env, work, "site")
+    faults = lab_api("config")["faults"]
+    lab_api("config", {"faults": {"throttle_rate": 0.1, "error_rate": 0.02, "seed": 7}})
+    try:
+        rc, out = run(env, work, "site")
+    finally:
+        lab_api("config", {"faults": faults})
     assert rc == 0, out[-5000:]
-    assert (work / "artifacts" / "endpoints.json").is_file(), "the report goes to the working directory"
+    report = json.loads((work / "artifacts" / "endpoints.json").read_text())  # in the working directory
+    assert sorted(z["zone"] for z in report["zones"]) == sorted(ZONES3)
+    assert len({z["address"] for z in report["zones"]}) == 3
+    assert all(z["checks_passed"] and z["probed_from"] == "host phone-1 (127.0.2.10)" for z in report["zones"])
+    assert sorted(e["zone"] for e in report["endpoints"]) == sorted(ZONES3)
+    assert all(e["checks_passed"] for e in report["endpoints"])
     for stage in ("nodes", "deploy", "endpoints"):
         rc, out = run(env, work, stage)
         assert rc == 0, f"{stage}: {out[-5000:]}"
@@ -101,3 +121,5 @@ def test_teardown_leaves_nothing(installed):
     rc, out = run(env, work, "teardown", "-e", "edge_teardown_purge_artifacts=true")
     assert rc == 0, out[-5000:]
     assert leftovers(before, lab_api("resources")) == []
+    rc, out = run(env, work, "teardown", "-e", "edge_teardown_purge_artifacts=true")
+    assert rc == 0 and recap(out)["changed"] == 0, changed_tasks(out)

@@ -1,9 +1,11 @@
-"""endpoint_check without the full lab: the lab AWS endpoint in-process (Wavelength subnet, an instance with a carrier
-IP 127.0.1.N), a private lab Kubernetes API (edgelab.kube) with a Node whose providerID names that instance,
-and a SageMaker-style stand-in model server listening on the carrier IP.
+"""endpoint_check without the full lab: the lab AWS endpoint in-process (Wavelength subnet, an instance holding the
+zone's stable Elastic carrier IP 127.0.1.N, tagged as the deploy stage tags it), a private lab Kubernetes API
+(edgelab.kube) with a Node whose providerID names that instance, and a SageMaker-style stand-in model server
+listening on the carrier IP.
 
-Proves the discovery chain (Node -> providerID -> EC2 instance -> carrier IP), the probe, the table, the JSON
-report, the failure on a wrong prediction and the failure on a zone without a node.
+Proves the discovery chains (Node -> providerID -> EC2 instance -> carrier IP; the deployment tag -> the zone's
+stable address), the probe from a source address, the contract check without labels, the table, the JSON report,
+the failure on a wrong prediction and on a zone without a node or without a stable address.
 """
 
 import base64
@@ -40,7 +42,9 @@ class Model(BaseHTTPRequestHandler):
         text = self.rfile.read(int(self.headers["Content-Length"])).decode()
         ok = self.path == "/invocations" and self.headers["Content-Type"] == "application/x-text"
         label = "negative" if "dull" in text else "positive"
-        body = json.dumps({"labels": ["negative", "positive"], "predicted_label": label}).encode()
+        self.server.clients.add(self.client_address[0])
+        body = json.dumps({"probabilities": [0.2, 0.8], "labels": ["negative", "positive"],
+                           "predicted_label": label}).encode()
         self.send_response(200 if ok else 415)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -72,9 +76,18 @@ def world():
         "ImageId": "ami-12c6146b", "InstanceType": "t3.xlarge", "UserData": base64.b64encode(b"#!/bin/bash").decode(),
         "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": subnet, "AssociateCarrierIpAddress": True}]})
     [instance] = ec2.run_instances(LaunchTemplate={"LaunchTemplateName": "edge"}, MinCount=1, MaxCount=1)["Instances"]
-    carrier_ip = instance["NetworkInterfaces"][0]["Association"]["CarrierIp"]
+    # The zone's stable address, as the deploy stage leaves it (edgeml.wavelength.carrier_address): it replaces the
+    # instance's own carrier IP, as an Elastic IP replaces an auto-assigned public IP on AWS.
+    address = ec2.allocate_address(Domain="vpc", NetworkBorderGroup=ZONE, TagSpecifications=[{
+        "ResourceType": "elastic-ip", "Tags": [{"Key": "edgeml:deployment", "Value": "edgeml"},
+                                               {"Key": "edgeml:zone", "Value": ZONE}]}])
+    ec2.associate_address(AllocationId=address["AllocationId"], InstanceId=instance["InstanceId"])
+    carrier_ip = address["CarrierIp"]
+    eni = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert eni["NetworkInterfaces"][0]["Association"]["CarrierIp"] == carrier_ip
 
     model = ThreadingHTTPServer((carrier_ip, 0), Model)  # a free port on the carrier IP plays the NodePort
+    model.clients = set()
     threading.Thread(target=model.serve_forever, daemon=True).start()
     try:
         with labkube.subprocess_server() as kube_server:
@@ -88,7 +101,7 @@ def world():
                      "metadata": {"name": name, "labels": labels}, "spec": {"providerID": provider},
                      "status": {"conditions": ready}})
             yield {"aws_url": aws.url, "kube_url": kube_url, "carrier_ip": carrier_ip, "node_port": model.server_port,
-                   "instance_id": instance["InstanceId"]}
+                   "instance_id": instance["InstanceId"], "clients": model.clients}
     finally:
         model.shutdown()
         aws.stop()
@@ -117,32 +130,54 @@ def run(world, tmp_path, **overrides):
 
 
 def test_endpoints_table_and_report(world, tmp_path):
-    proc, changed = run(world, tmp_path)
+    world["clients"].clear()
+    proc, changed = run(world, tmp_path)  # the lab inventory (ansible.cfg): probes delegated to its phone
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert changed == 0  # read-only, the report is an output
+    assert world["clients"] == {"127.0.2.10"}  # every request left from the device address
     report = json.loads((tmp_path / "artifacts" / "endpoints.json").read_text())
     assert report["deployment"] == "edgeml" and report["requests_per_endpoint"] == 20
+    [zone] = report["zones"]
+    assert zone["zone"] == ZONE and zone["address"] == world["carrier_ip"] and zone["model"] == "sentiment"
+    assert zone["port"] == world["node_port"] and zone["probed_from"] == "host lab-device (127.0.2.10)"
+    assert zone["checks_passed"] is True and zone["requests"] == 20 and 0 < zone["p50_ms"] <= zone["p99_ms"]
+    # The default samples carry no labels: only the answer's form is checked, no label names are assumed.
+    assert [(c["expected_label"], c["ok"]) for c in zone["checks"]] == [(None, True), (None, True)]
     [row] = report["endpoints"]  # the regional node (no edgeml.io/zone label) is not an edge endpoint
     assert row["zone"] == ZONE and row["carrier_ip"] == world["carrier_ip"]
     assert row["instance_id"] == world["instance_id"] and row["node_name"] == "edge-1"
     assert row["port"] == world["node_port"] and row["model"] == "sentiment"
-    assert row["predictions_ok"] is True and row["requests"] == 20
-    assert [p["predicted_label"] for p in row["predictions"]] == ["positive", "negative"]
+    assert row["checks_passed"] is True and row["requests"] == 20
+    assert [p["predicted_label"] for p in row["checks"]] == ["positive", "negative"]
     assert 0 < row["p50_ms"] <= row["p99_ms"]
-    header = re.search(r"zone\s+carrier IP\s+port\s+model\s+p50 ms\s+p99 ms\s+predictions", proc.stdout)
-    line = re.search(rf"{ZONE}\s+{re.escape(world['carrier_ip'])}\s+{world['node_port']}\s+sentiment\s+"
-                     rf"{row['p50_ms']:.1f}\s+{row['p99_ms']:.1f}\s+ok", proc.stdout)
+    header = re.search(r"zone\s+kind\s+address\s+port\s+model\s+p50 ms\s+p99 ms\s+checks", proc.stdout)
+    line = re.search(rf"{ZONE}\s+stable\s+{re.escape(world['carrier_ip'])}\s+{world['node_port']}\s+sentiment\s+"
+                     rf"{zone['p50_ms']:.1f}\s+{zone['p99_ms']:.1f}\s+ok", proc.stdout)
     assert header and line, proc.stdout[-3000:]
 
 
 def test_wrong_prediction_fails_after_the_table(world, tmp_path):
     samples = [{"text": "A dull, lifeless and painfully boring mess.", "expected_label": "positive"}]
-    proc, _ = run(world, tmp_path, endpoint_check_samples=samples, endpoint_check_requests=2)
+    models = [{"name": "sentiment", "node_port": world["node_port"], "samples": samples}]
+    proc, _ = run(world, tmp_path, edge_models=models, endpoint_check_requests=2)
     assert proc.returncode != 0
-    assert "WRONG (got negative)" in proc.stdout
-    assert f"Wrong predictions on: {ZONE}/sentiment" in proc.stdout
+    assert "FAILED (got negative: expected 'positive')" in proc.stdout
+    assert f"Checks failed on: {ZONE}/sentiment" in proc.stdout
     report = json.loads((tmp_path / "artifacts" / "endpoints.json").read_text())
-    assert report["endpoints"][0]["predictions_ok"] is False
+    assert report["zones"][0]["checks_passed"] is False and report["endpoints"][0]["checks_passed"] is False
+
+
+def test_zone_without_stable_address_is_a_clear_error(world, tmp_path):
+    proc, _ = run(world, tmp_path, edge_name="other", endpoint_check_cluster_name="edgeml")
+    assert proc.returncode != 0
+    assert (f"No stable carrier address (Elastic IP tagged edgeml:deployment=other) for {ZONE}: run the deploy stage"
+            in proc.stdout), proc.stdout[-3000:]
+
+
+def test_probe_host_must_be_in_the_inventory(world, tmp_path):
+    proc, _ = run(world, tmp_path, endpoint_check_probe_from="host", endpoint_check_probe_host="phone-1")
+    assert proc.returncode != 0
+    assert "an inventory host in endpoint_check_probe_host (got 'phone-1'" in proc.stdout
 
 
 def test_zone_without_node_is_a_clear_error(world, tmp_path):
@@ -157,7 +192,7 @@ def test_unreachable_endpoint_fails_with_the_url(world, tmp_path):
         port = s.getsockname()[1]
     proc, _ = run(world, tmp_path, edge_models=[{"name": "sentiment", "node_port": port}], endpoint_check_timeout=2)
     assert proc.returncode != 0
-    assert f"POST http://{world['carrier_ip']}:{port}/invocations failed" in proc.stdout
+    assert f"POST http://{world['carrier_ip']}:{port}/invocations from 127.0.2.10 failed" in proc.stdout
 
 
 def test_kubeconfig_file_names_are_not_masked(world, tmp_path):

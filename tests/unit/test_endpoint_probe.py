@@ -26,6 +26,7 @@ class Handler(BaseHTTPRequestHandler):
         server = self.server
         text = self.rfile.read(int(self.headers["Content-Length"])).decode()
         server.seen.append((self.headers["Content-Type"], self.headers["Accept"], text))
+        server.clients.append(self.client_address[0])
         if server.status != 200:
             self.send_error(server.status)
             return
@@ -34,6 +35,7 @@ class Handler(BaseHTTPRequestHandler):
         label = 0 if "dull" in text else 1
         reply = {"probabilities": [0.1, 0.9], "labels": ["negative", "positive"]}
         reply["predicted_label"] = label if server.index_labels else reply["labels"][label]
+        reply |= server.reply
         body = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -49,6 +51,7 @@ class Handler(BaseHTTPRequestHandler):
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.seen, httpd.status, httpd.slow_every, httpd.slow_s, httpd.index_labels = [], 200, 0, 0.0, False
+    httpd.clients, httpd.reply = [], {}
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/invocations"
@@ -100,8 +103,42 @@ def test_wrong_label_is_reported_not_failed(capsys, server):
     assert rc == 0
     assert result["predictions_ok"] is False
     assert result["predictions"] == [
-        {"text": NEGATIVE, "expected_label": "positive", "predicted_label": "negative", "ok": False}
+        {"text": NEGATIVE, "expected_label": "positive", "predicted_label": "negative", "ok": False,
+         "problem": "expected 'positive'"}
     ]
+
+
+def test_sample_without_label_checks_the_contract_only(capsys, server):
+    server.index_labels = True  # JumpStart TF classifiers answer class indexes: no label names assumed
+    rc, result = run(capsys, url=server.url, samples=[{"text": POSITIVE}], requests=1, warmup=0)
+    assert rc == 0 and result["predictions_ok"] is True
+    assert result["predictions"][0] | {"text": None} == {"text": None, "expected_label": None,
+                                                         "predicted_label": "positive", "ok": True, "problem": ""}
+
+
+@pytest.mark.parametrize(("reply", "problem"), [
+    ({"probabilities": [0.5, 0.9]}, "sum to 1.400"),
+    ({"probabilities": None}, "no list of probabilities"),
+    ({"labels": ["a"]}, "do not match the 2 probabilities"),
+    ({"predicted_label": "neutral"}, "is not one of the labels"),
+    ({"predicted_label": 7}, "is not one of the labels"),
+])
+def test_malformed_answer_fails_the_contract_check(capsys, server, reply, problem):
+    server.reply = reply
+    rc, result = run(capsys, url=server.url, samples=[{"text": POSITIVE}], requests=1, warmup=0)
+    assert rc == 0 and result["predictions_ok"] is False
+    assert problem in result["predictions"][0]["problem"]
+
+
+def test_requests_leave_from_the_source_address(capsys, server):
+    rc, result = run(capsys, url=server.url, samples=SAMPLES, requests=3, warmup=0, source_address="127.0.2.10")
+    assert rc == 0 and result["predictions_ok"] is True
+    assert set(server.clients) == {"127.0.2.10"}
+
+
+def test_unreachable_source_address_names_it(capsys, server):
+    rc, result = run(capsys, url=server.url, samples=SAMPLES, requests=1, source_address="192.0.2.1")
+    assert rc == 1 and result["msg"].startswith(f"POST {server.url} from 192.0.2.1 failed")
 
 
 def test_index_label_is_mapped_through_labels(capsys, server):

@@ -16,13 +16,17 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.edgeml.wavelength.plugins.filter.carrier_targets import carrier_targets
 from ansible_collections.edgeml.wavelength.plugins.filter.cidr_errors import cidr_errors
+from ansible_collections.edgeml.wavelength.plugins.filter.endpoint_report import endpoint_report
+from ansible_collections.edgeml.wavelength.plugins.filter.endpoint_table import endpoint_table
 from ansible_collections.edgeml.wavelength.plugins.filter.export_models import export_models
 from ansible_collections.edgeml.wavelength.plugins.filter.node_boot_state import node_boot_state
 from ansible_collections.edgeml.wavelength.plugins.filter.probe_targets import probe_targets
 from ansible_collections.edgeml.wavelength.plugins.filter.ready_zone_nodes import ready_zone_nodes
+from ansible_collections.edgeml.wavelength.plugins.filter.serving_instances import serving_instances
 from ansible_collections.edgeml.wavelength.plugins.filter.stale_objects import stale_objects
 from ansible_collections.edgeml.wavelength.plugins.filter.stale_zones import stale_zones
 from ansible_collections.edgeml.wavelength.plugins.filter.subnet_plan import subnet_plan
+from ansible_collections.edgeml.wavelength.plugins.filter.zone_addresses import zone_addresses
 
 REPO = Path(__file__).resolve().parents[2]
 FILTERS = sorted(p.stem for p in (REPO / "plugins" / "filter").glob("*.py") if p.stem != "__init__")
@@ -514,6 +518,76 @@ def test_probe_targets():  # as product(endpoint_check_models) with node_port | 
     (lambda: probe_targets([], [], default_node_port=True), "default_node_port must be a port number"),
 ])
 def test_endpoint_filters_wrong_input_types(call, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        call()
+
+
+# --- serving_instances, zone_addresses (stable carrier addresses), endpoint_report, endpoint_table ------------------
+
+def pod(model, node, ready=True, deleting=False):
+    meta = {"name": f"{model}-{node}", "labels": {"app.kubernetes.io/name": model}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-29T12:00:00Z"
+    return {"metadata": meta, "spec": {"nodeName": node},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def test_serving_instances_needs_a_ready_pod_of_every_model():
+    pods = [pod("m1", "n-bos-a"), pod("m2", "n-bos-a"),  # n-bos-a serves both
+            pod("m1", "n-bos-b"), pod("m2", "n-bos-b", ready=False),  # m2 not Ready
+            pod("m1", "n-mia-1"), pod("m2", "n-mia-1", deleting=True),  # m2 terminating
+            pod("m1", "n-old"), pod("m2", "n-old")]
+    assert serving_instances(ZONE_NODES, pods, ["m1", "m2"], zones=[NYC, BOS, MIA]) == [
+        {"zone": NYC, "instance_ids": []},
+        {"zone": BOS, "instance_ids": ["i-0a", "i-0old"]},
+        {"zone": MIA, "instance_ids": []}]
+    assert serving_instances(ZONE_NODES, pods, ["m1"]) == [
+        {"zone": BOS, "instance_ids": ["i-0a", "i-0b", "i-0old"]}, {"zone": MIA, "instance_ids": ["i-2a"]}]
+    assert serving_instances([], [], ["m1"], zones=[BOS]) == [{"zone": BOS, "instance_ids": []}]
+
+
+def test_zone_addresses_from_either_module():
+    from_module = [{"zone": BOS, "carrier_ip": "155.1.9.9", "instance_id": "i-0a", "allocation_id": "eipalloc-1"},
+                   {"zone": MIA, "carrier_ip": "", "instance_id": ""}]  # check mode before allocation: no address
+    from_info = [{"carrier_ip": "155.1.9.8", "tags": {"edgeml:zone": NYC, "edgeml:deployment": "d"}},
+                 {"carrier_ip": "155.1.9.7", "tags": {"edgeml:zone": "elsewhere"}}, {"public_ip": "3.3.3.3"}]
+    stable = {"node_name": "", "stable": True}
+    assert zone_addresses(from_module + from_info, [NYC, BOS, MIA]) == [
+        {"zone": NYC, "carrier_ip": "155.1.9.8", "instance_id": "", **stable},
+        {"zone": BOS, "carrier_ip": "155.1.9.9", "instance_id": "i-0a", **stable}]
+
+
+def probe(target, model, ok=True, p50=3.0):
+    checks = [{"text": "t", "expected_label": None, "predicted_label": "1", "ok": ok, "problem": "" if ok else "bad"}]
+    return {"item": [target, {"name": model, "node_port": 30007}], "predictions_ok": ok, "predictions": checks,
+            "latency_ms": {"p50": p50, "p99": p50 * 2, "count": 50}}
+
+
+def test_endpoint_report_and_table():
+    stable = zone_addresses([{"zone": BOS, "carrier_ip": "155.1.9.9"}], [BOS])[0]
+    results = [probe(stable, "m1"), probe(TARGETS[0], "m1", ok=False, p50=4.0)]
+    report = endpoint_report(results, "host phone (127.0.2.10)")
+    common = {"zone": BOS, "model": "m1", "port": 30007, "probed_from": "host phone (127.0.2.10)", "requests": 50}
+    assert report["zones"] == [{"address": "155.1.9.9", **common, "p50_ms": 3.0, "p99_ms": 6.0,
+                                "checks_passed": True, "checks": results[0]["predictions"]}]
+    assert report["endpoints"] == [{"node_name": "n-bos-a", "instance_id": "i-0a", "carrier_ip": "155.1.1.1",
+                                    **common, "p50_ms": 4.0, "p99_ms": 8.0, "checks_passed": False,
+                                    "checks": results[1]["predictions"]}]
+    header, zone_row, node_row = endpoint_table(report)
+    assert header.split() == ["zone", "kind", "address", "port", "model", "p50", "ms", "p99", "ms", "checks"]
+    assert zone_row.split() == [BOS, "stable", "155.1.9.9", "30007", "m1", "3.0", "6.0", "ok"]
+    assert node_row.split()[:7] == [BOS, "node", "155.1.1.1", "30007", "m1", "4.0", "8.0"]
+    assert node_row.endswith("FAILED (got 1: bad)")
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: serving_instances({}, [], ["m"]), r"the input \(Ready nodes\) must be a list of dicts"),
+    (lambda: serving_instances([], [], "m"), "models must be a list of strings"),
+    (lambda: zone_addresses([], BOS), "zones must be a list of strings"),
+    (lambda: endpoint_report([{"item": "x"}], "c"), r"each result needs item \[target, model\] and latency_ms"),
+    (lambda: endpoint_table([]), "the input must be the endpoint_report dict"),
+])
+def test_address_and_report_filters_wrong_input(call, message):
     with pytest.raises(AnsibleFilterError, match=message):
         call()
 

@@ -1,21 +1,25 @@
 """Auto Scaling: Pending -> InService after a delay, launch-template versions honoured, metrics collection
-on/off, and instance refresh (StartInstanceRefresh / DescribeInstanceRefreshes / CancelInstanceRefresh)."""
+on/off, instance refresh (StartInstanceRefresh / DescribeInstanceRefreshes / CancelInstanceRefresh), and the EC2
+health check: an instance terminated or stopped outside the group is replaced (DescribeScalingActivities)."""
 
 import contextvars
+import logging
 import uuid
 from datetime import UTC, datetime
 
 from moto.autoscaling.exceptions import AutoscalingClientError
-from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult, EmptyResult
-from moto.ec2.models.instances import InstanceBackend
+from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.launch_templates import LaunchTemplate
 from moto.ec2.utils import parse_user_data
 
 from .state import LAB, now
 
+log = logging.getLogger(__name__)
 _group_version = contextvars.ContextVar("asg_template_version", default=None)
+_group_subnet = contextvars.ContextVar("asg_replacement_subnet", default=None)
 
 
 def _get_lifecycle(self) -> str:
@@ -86,8 +90,133 @@ def _wrap_run_instances(inner):
         version = _group_version.get()
         if version and kwargs.get("launch_template"):
             kwargs["launch_template"] = dict(kwargs["launch_template"], Version=version)
+        if _group_subnet.get():  # a health replacement: in the zone of the instance it replaces
+            kwargs["subnet_id"] = _group_subnet.get()
         return inner(self, image_id, count, user_data, security_group_names, **kwargs)
     return run_instances
+
+
+# -- EC2 health check: instances terminated/stopped outside the group are replaced ----------------------------
+
+_DOWN = ("stopping", "stopped", "shutting-down", "terminated")  # EC2 status checks fail: Unhealthy
+_activities: dict = {}  # (account, region, group) -> [activity dicts], newest last
+_checking = False  # set while the lock holder replaces instances (replacing must not re-enter the check)
+
+
+def _stamp_down(inner):
+    def wrapper(self, *args, **kwargs):
+        if self.state not in _DOWN:
+            self._lab_down_at = now()  # the health check's delay runs from here
+        return inner(self, *args, **kwargs)
+    return wrapper
+
+
+def _clear_down(inner):
+    def wrapper(self, *args, **kwargs):
+        self.__dict__.pop("_lab_down_at", None)
+        return inner(self, *args, **kwargs)
+    return wrapper
+
+
+def _activity(backend, group, description: str, cause: str, status: str = "Successful", message: str = ""):
+    at = datetime.now(UTC)
+    item = {"ActivityId": str(uuid.uuid4()), "AutoScalingGroupName": group.name, "Description": description,
+            "Cause": f"At {at:%Y-%m-%dT%H:%M:%SZ} {cause}", "StartTime": at, "EndTime": at, "StatusCode": status,
+            "Progress": 100, "Details": "{}", "AutoScalingGroupARN": group.arn}
+    if message:
+        item["StatusMessage"] = message
+    _activities.setdefault((backend.account_id, backend.region_name, group.name), []).append(item)
+
+
+def _launch(backend, group, subnet: str | None, reason: str) -> None:
+    """Back to the desired capacity (moto launches the missing instances; they start Pending)."""
+    before = {s.instance.id for s in group.instance_states}
+    capacity = len(group.active_instances())
+    token = _group_subnet.set(subnet)
+    try:
+        group.set_desired_capacity(group.desired_capacity)
+    except Exception as e:  # as AWS: a failed launch is a failed activity, retried by a later check
+        log.warning("ASG %s: launching a replacement failed: %s", group.name, e)
+        group._lab_retry_at = now() + LAB.delays["asg_health"]
+        _activity(backend, group, "Launching a new EC2 instance.  Status Reason: " + str(e), reason, "Failed", str(e))
+        return
+    finally:
+        _group_subnet.reset(token)
+    group.__dict__.pop("_lab_retry_at", None)
+    for state in group.instance_states:
+        if state.instance.id not in before:
+            capacity += 1
+            _activity(backend, group, f"Launching a new EC2 instance: {state.instance.id}",
+                      f"{reason}, increasing the capacity from {capacity - 1} to {capacity}.")
+
+
+def _check_group(backend, group) -> None:
+    subnets = [s for s in (group.vpc_zone_identifier or "").split(",") if s]
+    for state in list(group.instance_states):
+        instance = state.instance
+        marked = "_lab_replace_at" in state.__dict__  # once Unhealthy, replaced even if started again
+        if (instance.state not in _DOWN and not marked) or state.lifecycle_state not in ("Pending", "InService"):
+            continue
+        if not marked:
+            state.health_status = "Unhealthy"
+            down_at = instance.__dict__.get("_lab_down_at", now())
+            state._lab_replace_at = down_at + LAB.delays["asg_health"]
+        if now() < state._lab_replace_at:
+            continue
+        # Out of the group (the instance itself stays in EC2, terminated), then a replacement.
+        group.instance_states = [s for s in group.instance_states if s is not state]
+        if instance.state != "terminated":
+            backend.ec2_backend.terminate_instances([instance.id])
+        _activity(backend, group, f"Terminating EC2 instance: {instance.id}",
+                  "an instance was taken out of service in response to an EC2 instance status check failure.")
+        subnet = instance.subnet_id if instance.subnet_id in subnets else None
+        _launch(backend, group, subnet, "an instance was started in response to a difference between desired and "
+                "actual capacity")
+    retry_at = group.__dict__.get("_lab_retry_at")
+    if retry_at is not None and now() >= retry_at:
+        if len(group.active_instances()) < (group.desired_capacity or 0):
+            _launch(backend, group, None, "an instance was started in response to a difference between desired "
+                    "and actual capacity")
+        else:
+            group.__dict__.pop("_lab_retry_at", None)
+
+
+def check_health(backend) -> None:
+    """The EC2 health check, run whenever the groups are read (as the Pending -> InService transition)."""
+    global _checking
+    with LAB.lock:
+        if _checking:
+            return
+        _checking = True
+        try:
+            for group in list(backend.autoscaling_groups.values()):
+                _check_group(backend, group)
+        finally:
+            _checking = False
+
+
+def notify_terminate_instances(self, instance_ids) -> None:
+    # moto drops instances terminated through EC2 from their group and relaunches at once; AWS's health check
+    # first sees the instance Unhealthy and replaces it a little later (check_health).
+    check_health(self)
+
+
+def _checked(inner):
+    def method(self, *args, **kwargs):
+        check_health(self)
+        return inner(self, *args, **kwargs)
+    return method
+
+
+def describe_scaling_activities(self) -> ActionResult:
+    check_health(self.autoscaling_backend)
+    name, ids = self._get_param("AutoScalingGroupName"), self._get_param("ActivityIds") or []
+    with LAB.lock:
+        found = [a for (account, region, group), items in _activities.items()
+                 if account == self.current_account and region == self.region and (not name or group == name)
+                 for a in items if not ids or a["ActivityId"] in ids]
+    found.sort(key=lambda a: a["StartTime"], reverse=True)
+    return ActionResult({"Activities": found[:self._get_int_param("MaxRecords", 100)]})
 
 
 def disable_metrics_collection(self) -> ActionResult:
@@ -172,6 +301,13 @@ def install() -> None:
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
     # wraps the Wavelength wrapper: install ec2_wavelength first
     InstanceBackend.run_instances = _wrap_run_instances(InstanceBackend.run_instances)
+    Instance.terminate = _stamp_down(Instance.terminate)  # wraps the Wavelength wrapper too
+    Instance.stop = _stamp_down(Instance.stop)
+    Instance.start = _clear_down(Instance.start)
+    for name in ("describe_auto_scaling_groups", "describe_auto_scaling_instances"):
+        setattr(AutoScalingBackend, name, _checked(getattr(AutoScalingBackend, name)))
+    AutoScalingBackend.notify_terminate_instances = notify_terminate_instances
+    LAB.reset_hooks.append(_activities.clear)
     for fn in (disable_metrics_collection, start_instance_refresh, describe_instance_refreshes,
-               cancel_instance_refresh):
+               cancel_instance_refresh, describe_scaling_activities):
         setattr(AutoScalingResponse, fn.__name__, fn)

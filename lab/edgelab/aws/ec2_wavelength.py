@@ -227,9 +227,13 @@ def assign_carrier_ip(eni: NetworkInterface) -> str:
             inst = owner.instance
             if inst is None or inst.state == "terminated":
                 release_carrier_ip(owner)
-        n = next(i for i in range(1, 255) if i not in LAB.carrier_ips)
+        # Auto-assigned addresses are taken bottom up, elastic ones top down (ec2_addresses).
+        n = next((i for i in range(1, 255) if i not in LAB.carrier_ips and i not in LAB.elastic_carrier_ips), None)
+        if n is None:
+            raise EC2ClientError("InsufficientFreeAddressesInSubnet", "No carrier IP address is available.")
         LAB.carrier_ips[n] = eni
         eni.carrier_ip = f"{config.CARRIER_IP_PREFIX}{n}"
+        eni.carrier_auto = True  # launched with a carrier IP: gets a new one when an elastic one is disassociated
         eni.public_ip = None
         return eni.carrier_ip
 
@@ -246,7 +250,10 @@ _terminate = Instance.terminate
 
 
 def terminate(self):
+    from .ec2_addresses import detach
     for eni in list(self.nics.values()):
+        if getattr(eni, "carrier_eip", None) is not None:
+            detach(eni.carrier_eip, reassign=False)  # the elastic address stays allocated, unassociated
         if getattr(eni, "carrier_ip", None):
             release_carrier_ip(eni)
     return _terminate(self)
@@ -257,6 +264,10 @@ _ip_list = NetworkInterface.instance_private_ip_address_list.fget
 
 
 def association(self):
+    eip = getattr(self, "carrier_eip", None)
+    if eip is not None:  # an elastic carrier IP: as AWS shows an associated Elastic IP
+        return {"carrierIp": eip.carrier_ip, "allocationId": eip.allocation_id,
+                "associationId": eip.association_id, "ipOwnerId": config.ACCOUNT_ID}
     if getattr(self, "carrier_ip", None):
         return {"carrierIp": self.carrier_ip, "ipOwnerId": "amazon"}
     return _association(self)
@@ -282,5 +293,7 @@ def install() -> None:
     InstanceBackend.run_instances = run_instances
     Instance.terminate = terminate
     NetworkInterface.carrier_ip = None
+    NetworkInterface.carrier_eip = None
+    NetworkInterface.carrier_auto = False
     NetworkInterface.association = property(association)
     NetworkInterface.instance_private_ip_address_list = property(instance_private_ip_address_list)

@@ -22,7 +22,8 @@ def _regions(backend_dict) -> list:
 
 def summary() -> dict:
     out: dict = {k: {} for k in ("vpcs", "subnets", "carrier_gateways", "internet_gateways", "launch_templates",
-                                 "instances_running", "autoscaling_groups", "eks_clusters", "ecr_repositories")}
+                                 "instances_running", "elastic_addresses", "autoscaling_groups", "eks_clusters",
+                                 "ecr_repositories")}
     for region, ec2 in _regions(ec2_backends):
         out["vpcs"][region] = sorted(v.id for v in ec2.vpcs.values() if not v.is_default)
         default_vpcs = {v.id for v in ec2.vpcs.values() if v.is_default}
@@ -33,6 +34,8 @@ def summary() -> dict:
         out["launch_templates"][region] = sorted(t.name for t in ec2.launch_templates.values())
         out["instances_running"][region] = sorted(i.id for i in ec2.all_instances()
                                                   if i.state not in ("terminated", "shutting-down"))
+        # Elastic IPs (carrier or public) by allocation id (or the address, for moto's standard-domain ones).
+        out["elastic_addresses"][region] = sorted(a.allocation_id or a.public_ip for a in ec2.addresses)
     for region, asg in _regions(autoscaling_backends):
         out["autoscaling_groups"][region] = sorted(asg.autoscaling_groups)
     for region, eks in _regions(eks_backends):

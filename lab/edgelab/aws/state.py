@@ -11,7 +11,7 @@ import time
 
 from edgelab import config
 
-DEFAULT_DELAYS = {"eks_create": 5.0, "eks_delete": 2.0, "asg_instance": 1.0, "optin": 1.0}
+DEFAULT_DELAYS = {"eks_create": 5.0, "eks_delete": 2.0, "asg_instance": 1.0, "asg_health": 3.0, "optin": 1.0}
 DEFAULT_FAULTS = {"throttle_rate": 0.0, "error_rate": 0.0, "latency": 0.0, "seed": None}
 REGIONS = ("us-east-1", "us-west-2")  # regions the lab seeds (AMIs, SSM parameters)
 
@@ -72,7 +72,8 @@ class LabState:
     def reset_data(self) -> None:
         with self.lock:
             self.optin: dict = {}  # (region, group) -> (status, deadline)
-            self.carrier_ips: dict = {}  # N -> eni id
+            self.carrier_ips: dict = {}  # N -> ENI with the auto-assigned carrier IP 127.0.1.N (bottom up)
+            self.elastic_carrier_ips: dict = {}  # N -> elastic carrier IP 127.0.1.N (top down; ec2_addresses)
             self.deleting_clusters: dict = {}  # (account, region, name) -> (cluster, deadline)
             self.access_entries: dict = {}  # (account, region, cluster) -> {principalArn: entry}
             self.instance_refreshes: dict = {}  # (account, region, asg) -> [refresh dicts]

@@ -1,5 +1,7 @@
 """The node agent loop (~1 s): EC2 ASG instances -> node containers + Nodes; Deployments -> pod containers;
-Services NodePort -> carrier-IP listeners. Implements the "Node agent contract" of docs/design.md.
+Services NodePort -> listeners on the carrier address currently associated with the instance's ENI (auto-assigned
+or elastic), reachable only from devices and nodes (see nodes/proxy.py).
+Implements the "Node agent contract" of docs/design.md.
 
 All state is recoverable from docker labels, the node disks and the Kubernetes API, so the agent can restart.
 Run with `python -m edgelab.nodes.agent`.
@@ -74,6 +76,7 @@ class Agent:
         self.restarts: dict[str, tuple[int, float]] = {}  # pod container -> (count, last restart time)
         self.written: dict[tuple, str] = {}  # last object/status written to Kubernetes, to skip no-op patches
         self.doomed: list[podlib.Pod] = []  # pods to stop once the proxy forgot them
+        self.carrier_ips: dict[str, str | None] = {}  # instance id -> carrier address last seen
 
     # ---- EC2 ----
     def instances(self) -> dict[str, Instance]:
@@ -102,6 +105,13 @@ class Agent:
                     private_ip=inst.get("PrivateIpAddress", ""),
                     carrier_ip=(eni.get("Association") or {}).get("CarrierIp"),
                     launch_template=templates.get(inst["InstanceId"]))
+        # The carrier address is re-read on every step: associating an elastic carrier IP (or disassociating it)
+        # moves the node's NodePorts and its ExternalIP within one reconcile period.
+        for instance_id, inst in found.items():
+            if instance_id in self.carrier_ips and self.carrier_ips[instance_id] != inst.carrier_ip:
+                log.info("node %s: carrier address %s -> %s", instance_id, self.carrier_ips[instance_id],
+                         inst.carrier_ip)
+        self.carrier_ips = {i: inst.carrier_ip for i, inst in found.items()}
         return found
 
     def user_data(self, inst: Instance) -> str:

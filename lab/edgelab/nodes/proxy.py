@@ -2,11 +2,35 @@
 
 A listener exists only while its node has a ready backend, so a node without one refuses connections
 (externalTrafficPolicy: Local semantics). Runs an asyncio loop in a daemon thread; `sync` is thread-safe.
+
+The last mile as AWS enforces it: a carrier address is reachable only from the carrier network (devices, source in
+config.DEVICE_NETWORK) and from inside the VPC (nodes, config.CARRIER_NETWORK). Any other source (127.0.0.1 = the
+internet and the region) gets no answer: its connection is accepted by the kernel (a loopback listener cannot drop
+a SYN) but nothing is ever sent back; it is held silently until the client gives up (or REFUSED_HOLD seconds), so
+the client sees a timeout, never a reply or a reset.
 """
 
 import asyncio
 import contextlib
+import ipaddress
+import logging
 import threading
+import time
+
+from edgelab import config
+
+log = logging.getLogger("edgelab.proxy")
+REFUSED_HOLD = 120.0  # seconds a refused connection is held open (silently) at most
+ALLOWED_SOURCES = tuple(ipaddress.ip_network(n) for n in (config.DEVICE_NETWORK, config.CARRIER_NETWORK))
+
+
+def carrier_reachable_from(source: str) -> bool:
+    """Whether a connection from `source` may reach a carrier address (a device, or a node inside the VPC)."""
+    try:
+        addr = ipaddress.ip_address(source)
+    except ValueError:
+        return False
+    return any(addr in net for net in ALLOWED_SOURCES)
 
 
 class NodePortProxy:
@@ -15,6 +39,7 @@ class NodePortProxy:
         self.servers: dict[tuple[str, int], asyncio.Server] = {}
         self.backends: dict[tuple[str, int], list[tuple[str, int]]] = {}
         self.errors: dict[tuple[str, int], str] = {}
+        self.refused: dict[str, int] = {}  # source address -> connections refused (held silently)
         self._rr = 0
         threading.Thread(target=self.loop.run_forever, name="nodeport-proxy", daemon=True).start()
 
@@ -39,6 +64,10 @@ class NodePortProxy:
                     self.errors[key] = str(exc)
 
     async def _forward(self, key, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = (writer.get_extra_info("peername") or ("",))[0]
+        if not carrier_reachable_from(peer):
+            await self._hold(key, peer, reader, writer)
+            return
         backends = self.backends.get(key) or []
         if not backends:
             writer.close()
@@ -55,6 +84,24 @@ class NodePortProxy:
             writer.close()
             return
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    async def _hold(self, key, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """No answer: nothing is sent and nothing is forwarded (what the client sends is drained and dropped, only
+        to notice when it closes). The socket is closed when the client closes it, or after REFUSED_HOLD seconds."""
+        count = self.refused[peer] = self.refused.get(peer, 0) + 1
+        level = logging.INFO if count == 1 or count % 100 == 0 else logging.DEBUG
+        log.log(level, "carrier address %s:%d: no answer to %s (not a device or VPC address; %d so far)",
+                key[0], key[1], peer, count)
+        deadline = time.monotonic() + REFUSED_HOLD
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                if not await asyncio.wait_for(reader.read(65536), left):
+                    break  # the client closed
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
