@@ -124,6 +124,12 @@ def test_network_one_then_three_zones_then_absent(name, cleanup):
     vpc = vpcs_named(name)[0]["VpcId"]
     subnets = ec2().describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
     assert sorted(s["AvailabilityZone"] for s in subnets) == sorted(["us-east-1a", "us-east-1b", BOS])
+    # Only the models' node ports (the lab inventory: 30007) are open to the allowed CIDRs, not the NodePort range.
+    [node_sg] = ec2().describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                        {"Name": "group-name", "Values": [f"{name}-node"]}])[
+        "SecurityGroups"]
+    from_cidrs = [(r.get("FromPort"), r.get("ToPort")) for r in node_sg["IpPermissions"] if r.get("IpRanges")]
+    assert from_cidrs == [(30007, 30007)], node_sg["IpPermissions"]
 
     three = base(name, [BOS, NYC, MIA], infra_stop_after="network")
     check = play("infra_converge.yml", check=True, **three)
