@@ -3,8 +3,9 @@ agent), the lab Kubernetes API and the lab "ECR" registry.
 
 The pod image is a stand-in model server that honours the SageMaker hosting contract (GET /ping, POST /invocations
 with application/x-text -> application/json;verbose) and reads its labels from the read-only model directory, so
-the test proves the whole path: manifests -> pod on the zone's node with the versioned hostPath -> NodePort on the
-node's carrier IP -> carrier IP discovery through EC2 -> predictions and latency -> report. It does not need the
+the test proves the whole path: manifests -> pod on the zone's node with the versioned hostPath -> the zone's stable
+Elastic carrier IP on that node -> NodePort on it -> discovery through EC2 (node and tag) -> requests from the lab's
+phone -> checks and latency -> report -> teardown releases the address. It does not need the
 trained model (that is the e2e test's job).
 """
 
@@ -119,7 +120,7 @@ def run_playbook(tmp_path: Path, name: str, variables: dict, *flags: str):
     return proc, int(recap.group(1)) if recap else -1, time.monotonic() - start
 
 
-def test_deploy_and_check_endpoints(lab, kube, node_group, stub_image, tmp_path):
+def test_deploy_and_check_endpoints(lab, aws, kube, node_group, stub_image, tmp_path):
     model = f"stub-{uuid.uuid4().hex[:6]}"
     namespace = "edgeml-labtest"
     # Node bootstrap as the edge nodegroup does it: the artifact unpacked under its versioned directory.
@@ -165,7 +166,7 @@ def test_deploy_and_check_endpoints(lab, kube, node_group, stub_image, tmp_path)
     try:
         proc, changed, elapsed = run_playbook(tmp_path, "deploy_model", deploy_vars)
         assert proc.returncode == 0, proc.stdout[-4000:]
-        assert changed == 1
+        assert changed == 2  # the objects, and the zone's stable address
         status = kube.get(deployment)["status"]
         assert status["availableReplicas"] == status["updatedReplicas"] == 1  # the wait waited for the agent
         print(f"cold deploy {elapsed:.1f} s")
@@ -173,15 +174,21 @@ def test_deploy_and_check_endpoints(lab, kube, node_group, stub_image, tmp_path)
         proc, changed, _ = run_playbook(tmp_path, "deploy_endpoints", check_vars)
         assert proc.returncode == 0, proc.stdout[-4000:]
         assert changed == 0
-        rows = json.loads(report.read_text())["endpoints"]
-        assert len(rows) == 1
-        [row] = rows
+        written = json.loads(report.read_text())
+        [row] = written["endpoints"]
         assert row["zone"] == ZONE and row["model"] == model and row["port"] == NODE_PORT
         assert row["instance_id"] == instance_id and row["carrier_ip"].startswith(config.CARRIER_IP_PREFIX)
-        assert row["predictions_ok"] is True and row["requests"] == 30
+        assert row["checks_passed"] is True and row["requests"] == 30
         assert 0 < row["p50_ms"] <= row["p99_ms"] < 1000
-        assert re.search(rf"{ZONE}\s+{re.escape(row['carrier_ip'])}\s+{NODE_PORT}\s+{model}\s+[\d.]+\s+[\d.]+\s+ok",
-                         proc.stdout), proc.stdout[-3000:]
+        # The zone's stable address is the node's carrier IP now (an Elastic IP replaces the auto-assigned one).
+        [zone] = written["zones"]
+        address = aws("ec2").describe_addresses(Filters=[{"Name": "tag:edgeml:deployment",
+                                                          "Values": [common["edge_name"]]}])["Addresses"]
+        assert [(a["CarrierIp"], a["InstanceId"]) for a in address] == [(zone["address"], instance_id)]
+        assert zone["address"] == row["carrier_ip"] and zone["checks_passed"] is True
+        assert zone["probed_from"] == "host lab-device (127.0.2.10)"
+        assert re.search(rf"{ZONE}\s+stable\s+{re.escape(zone['address'])}\s+{NODE_PORT}\s+{model}\s+[\d.]+\s+"
+                         rf"[\d.]+\s+ok", proc.stdout), proc.stdout[-3000:]
         print(f"endpoint p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms")
 
         proc, changed, elapsed = run_playbook(tmp_path, "deploy_model", deploy_vars)
@@ -195,13 +202,15 @@ def test_deploy_and_check_endpoints(lab, kube, node_group, stub_image, tmp_path)
                  "endpoint_check_requests": 2}
         proc, _, _ = run_playbook(tmp_path, "deploy_endpoints", wrong)
         assert proc.returncode != 0
-        assert f"Wrong predictions on: {ZONE}/{model}" in proc.stdout
-        assert "WRONG (got negative)" in proc.stdout
+        assert f"Checks failed on: {ZONE}/{model}" in proc.stdout
+        assert "FAILED (got negative: expected 'positive')" in proc.stdout
 
         # Teardown entry point (as teardown.yml calls it): objects and Namespace gone, the pod stopped.
         teardown = {"edge_name": common["edge_name"], "model_deploy_k8s_auth": k8s_auth}
         proc, changed, elapsed = run_playbook(tmp_path, "deploy_absent", teardown)
-        assert proc.returncode == 0 and changed == 2, proc.stdout[-4000:]
+        assert proc.returncode == 0 and changed == 3, proc.stdout[-4000:]  # objects, Namespace, address
+        assert aws("ec2").describe_addresses(Filters=[{"Name": "tag:edgeml:deployment",
+                                                       "Values": [common["edge_name"]]}])["Addresses"] == []
         assert kube.get(deployment) is None and kube.get(f"/api/v1/namespaces/{namespace}") is None
         wait_for(lambda: not [p for p in kube.get("/api/v1/pods")["items"]
                               if p["metadata"]["namespace"] == namespace], 60, what="pods removed")
@@ -213,3 +222,8 @@ def test_deploy_and_check_endpoints(lab, kube, node_group, stub_image, tmp_path)
         kube.delete(f"/api/v1/namespaces/{namespace}/services/{model}")
         kube.delete(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{model}-ingress")
         kube.delete(f"/api/v1/namespaces/{namespace}")
+        for left in aws("ec2").describe_addresses(Filters=[{"Name": "tag:edgeml:deployment",
+                                                            "Values": [common["edge_name"]]}])["Addresses"]:
+            if left.get("AssociationId"):
+                aws("ec2").disassociate_address(AssociationId=left["AssociationId"])
+            aws("ec2").release_address(AllocationId=left["AllocationId"])

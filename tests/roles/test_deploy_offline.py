@@ -113,6 +113,9 @@ def inputs(url: str, namespace: str, **overrides) -> dict:
         "model_deploy_namespace": namespace,
         "model_deploy_rollout_poll": 0.5,
         "model_deploy_rollout_timeout": 30,
+        # No EC2 instances behind this API's Nodes: the stable addresses are proven by
+        # tests/unit/test_carrier_address.py, tests/roles/test_deploy_lab.py and the e2e tests, on real lab nodes.
+        "model_deploy_stable_addresses": False,
     }
     data.update(overrides)
     return data
