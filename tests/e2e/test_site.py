@@ -31,7 +31,8 @@ NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS
     ({"edge_zones": ["us-east-1-wl1-mia-wlz-1"], "edge_instance_type": "g4dn.2xlarge"}, {}, "edge_instance_type"),
     ({"edge_artifact_bucket": "Not_A_Bucket"}, {}, "edge_artifact_bucket"),
     ({"edge_aws_credentials": {}}, NO_CREDENTIALS, "Unable to locate credentials"),
-], ids=["unknown-model", "unknown-zone", "type-not-offered", "bad-bucket", "no-credentials"])
+    ({"endpoint_check_probe_host": "phone-9"}, {}, "endpoint_check_probe_host must name an inventory host"),
+], ids=["unknown-model", "unknown-zone", "type-not-offered", "bad-bucket", "no-credentials", "unknown-probe-host"])
 def ec2():
     return boto3.client("ec2", region_name="us-east-1", endpoint_url="http://127.0.0.1:4566",
                         aws_access_key_id="testing", aws_secret_access_key="testing")

@@ -177,7 +177,7 @@ def test_zone_without_stable_address_is_a_clear_error(world, tmp_path):
 def test_probe_host_must_be_in_the_inventory(world, tmp_path):
     proc, _ = run(world, tmp_path, endpoint_check_probe_from="host", endpoint_check_probe_host="phone-1")
     assert proc.returncode != 0
-    assert "an inventory host in endpoint_check_probe_host (got 'phone-1'" in proc.stdout
+    assert "endpoint_check_probe_host must name an inventory host on the carrier network; got 'phone-1'" in proc.stdout
 
 
 def test_zone_without_node_is_a_clear_error(world, tmp_path):
