@@ -74,6 +74,7 @@ bench: lab-up
 	$(PY) bench/runtime_bench.py
 	$(PY) bench/lab_startup.py
 	$(PY) bench/converge_bench.py
+	$(PY) bench/address_failover_bench.py
 
 # Rebuild the demo model from its recipe (torch in .venv-train; ~10-30 min on 2 cores). The artifact is committed.
 model:
