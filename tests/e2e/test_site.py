@@ -24,6 +24,11 @@ NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS
                   "AWS_EC2_METADATA_DISABLED": "true"}
 
 
+def ec2():
+    return boto3.client("ec2", region_name="us-east-1", endpoint_url="http://127.0.0.1:4566",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
 @pytest.mark.parametrize(("extra", "env", "message"), [
     ({"edge_models": [{"name": "sentiment", "model_id": "edgeml-tc-minilm-l6-sentimnt-int8"}]}, {},
      "edgeml-tc-minilm-l6-sentiment-int8"),  # unknown id: the error names the close match
@@ -33,11 +38,6 @@ NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS
     ({"edge_aws_credentials": {}}, NO_CREDENTIALS, "Unable to locate credentials"),
     ({"endpoint_check_probe_host": "phone-9"}, {}, "endpoint_check_probe_host must name an inventory host"),
 ], ids=["unknown-model", "unknown-zone", "type-not-offered", "bad-bucket", "no-credentials", "unknown-probe-host"])
-def ec2():
-    return boto3.client("ec2", region_name="us-east-1", endpoint_url="http://127.0.0.1:4566",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
 def test_bad_input_fails_before_anything_is_created(deployment, extra, env, message):
     base, before = deployment
     run = playbook("site.yml", base | extra, env=env)
