@@ -56,6 +56,8 @@ def deployment():
     extra = {"edge_name": name, "edge_artifact_bucket": f"{name}-artifacts"}
     before = lab_api("resources")
     yield extra, before
+    if not leftovers(before, lab_api("resources")):
+        return  # nothing was created (a bad input stopped the run): no teardown to run
     playbook("teardown.yml", extra | {"edge_teardown_purge_artifacts": True,
                                       "edge_zones": ["us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1",
                                                      "us-east-1-wl1-mia-wlz-1"]})
