@@ -101,14 +101,14 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
+    ansible_dict_to_boto3_tag_list,
+    boto3_tag_list_to_ansible_dict,
+)
 from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import describe_all_zones
 
 DEPLOYMENT_TAG = "edgeml:deployment"
 ZONE_TAG = "edgeml:zone"
-
-
-def tag_value(address, key):
-    return next((t["Value"] for t in address.get("Tags") or [] if t["Key"] == key), None)
 
 
 def summary(address):
@@ -132,12 +132,13 @@ class Addresses:
             self.module.fail_json_aws(e, msg=f"Failed to {what}")
 
     def existing(self):
-        """{zone: [addresses]} of the deployment, oldest allocation first within a zone."""
+        """{zone: [addresses]} of the deployment, in allocation id order within a zone (stable across runs)."""
         found = self.call("describe the deployment's addresses", "describe_addresses",
                           Filters=[{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [self.name]}])["Addresses"]
         by_zone = {}
         for address in sorted(found, key=lambda a: a["AllocationId"]):
-            by_zone.setdefault(tag_value(address, ZONE_TAG) or "", []).append(address)
+            zone = boto3_tag_list_to_ansible_dict(address.get("Tags") or []).get(ZONE_TAG, "")
+            by_zone.setdefault(zone, []).append(address)
         return by_zone
 
     def allocate(self, zone, border_group):
@@ -147,7 +148,7 @@ class Addresses:
         return self.call(f"allocate a carrier address in {border_group}", "allocate_address", Domain="vpc",
                          NetworkBorderGroup=border_group,
                          TagSpecifications=[{"ResourceType": "elastic-ip",
-                                             "Tags": [{"Key": k, "Value": str(v)} for k, v in tags.items()]}])
+                                             "Tags": ansible_dict_to_boto3_tag_list(tags)}])
 
     def associate(self, address, instance_id):
         if not self.module.check_mode:
@@ -190,7 +191,7 @@ def ensure(module, addresses):
     for entry in wanted:
         zone, serving = entry["zone"], entry["instance_ids"]
         mine = existing.pop(zone, [])
-        # More than one for a zone can only come from an interrupted run: keep one (serving, else the oldest).
+        # More than one for a zone can only come from an interrupted run: keep one (serving, else the first).
         keep = next((a for a in mine if a.get("InstanceId") in serving), mine[0]) if mine else None
         for extra in mine:
             if extra is not keep:
