@@ -32,6 +32,10 @@ CARRIER_IP_PREFIX = "127.0.1."  # carrier IPs are loopback aliases 127.0.1.N
 CARRIER_NETWORK = "127.0.1.0/24"
 DEVICE_NETWORK = "127.0.2.0/24"
 DEVICE_ADDRESS = os.environ.get("EDGELAB_DEVICE_ADDRESS", "127.0.2.10")  # the default device (lab device, device.py)
+# 127.0.3.0/24 = the nodes' private addresses as pods see them (status.hostIP; NodePorts are served there too).
+# All pods share the host network, so the lab cannot tell a pod from the control node: any local source may use
+# them (on AWS only sources inside the VPC). EC2 and the Node objects keep the VPC addresses moto assigns (10.x).
+VPC_NETWORK = "127.0.3.0/24"
 
 DOCKER_HOST = os.environ.get("EDGELAB_DOCKER_HOST", "unix:///run/edgelab/docker.sock")
 DOCKER_DATA_ROOT = Path(os.environ.get("EDGELAB_DOCKER_DATA_ROOT", "/var/lib/edgelab/docker"))

@@ -33,6 +33,10 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 
+def _ms(value):
+    return "-" if value is None else f"{value:.1f}"  # no timing when the probe failed before timing
+
+
 def endpoint_table(report):
     """Text rows: the zones' stable addresses first, then every node's own address."""
     if not isinstance(report, Mapping) or not all(isinstance(report.get(k), list) for k in ("zones", "endpoints")):
@@ -44,8 +48,8 @@ def endpoint_table(report):
             failed = [c for c in e["checks"] if not c.get("ok")]
             verdict = "ok" if e["checks_passed"] else "FAILED (" + "; ".join(
                 f"got {c.get('predicted_label')}: {c.get('problem') or 'wrong label'}" for c in failed) + ")"
-            rows.append(row % (e["zone"], kind, e[key], e["port"], e["model"], f"{e['p50_ms']:.1f}",
-                               f"{e['p99_ms']:.1f}", verdict))
+            rows.append(row % (e["zone"], kind, e[key], e["port"], e["model"], _ms(e["p50_ms"]), _ms(e["p99_ms"]),
+                               verdict))
     return rows
 
 

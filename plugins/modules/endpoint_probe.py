@@ -102,55 +102,15 @@ latency_ms:
 
 import http.client
 import json
-import math
 import time
 import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.edgeml.wavelength.plugins.module_utils.probe_checks import check, latency_summary
 
 
 class ProbeError(Exception):
     pass
-
-
-def percentile(sorted_values, pct):
-    """Nearest-rank percentile: the smallest value with at least pct % of the values at or below it."""
-    rank = max(1, math.ceil(pct / 100.0 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def label_of(reply):
-    """predicted_label, mapped through labels when the endpoint returns an index."""
-    label = reply.get("predicted_label")
-    labels = reply.get("labels")
-    if isinstance(label, int) and not isinstance(label, bool) and isinstance(labels, list) and 0 <= label < len(labels):
-        label = labels[label]
-    return None if label is None else str(label)
-
-
-def contract_problem(reply):
-    """Why a verbose hosting-contract answer is malformed ('' when it is well formed)."""
-    probabilities, labels = reply.get("probabilities"), reply.get("labels")
-    if not isinstance(probabilities, list) or not probabilities or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in probabilities):
-        return f"no list of probabilities in {json.dumps(reply)[:200]}"
-    if abs(sum(probabilities) - 1.0) > 0.02:
-        return f"probabilities sum to {sum(probabilities):.3f}, not 1"
-    if not isinstance(labels, list) or len(labels) != len(probabilities):
-        return f"labels {labels!r} do not match the {len(probabilities)} probabilities"
-    predicted = label_of(reply)
-    if predicted is None or predicted not in [str(label) for label in labels]:
-        return f"predicted_label {reply.get('predicted_label')!r} is not one of the labels {labels!r}"
-    return ""
-
-
-def check(sample, reply):
-    predicted = label_of(reply)
-    if sample.get("expected_label") is not None:
-        problem = "" if predicted == sample["expected_label"] else f"expected {sample['expected_label']!r}"
-    else:
-        problem = contract_problem(reply)
-    return dict(sample, predicted_label=predicted, ok=not problem, problem=problem)
 
 
 def invoke(url, text, params):
@@ -217,19 +177,12 @@ def main():
             predictions.append(check(sample, reply))
         for i in range(p["warmup"]):
             invoke(p["url"], samples[i % len(samples)]["text"], p)
-        latencies = sorted(invoke(p["url"], samples[i % len(samples)]["text"], p)[1] for i in range(p["requests"]))
+        latencies = [invoke(p["url"], samples[i % len(samples)]["text"], p)[1] for i in range(p["requests"])]
     except ProbeError as e:
         origin = f" from {p['source_address']}" if p["source_address"] else ""
         module.fail_json(msg=f"POST {p['url']}{origin} failed: {e}")
 
-    latency = dict(
-        count=len(latencies),
-        p50=round(percentile(latencies, 50), 3),
-        p99=round(percentile(latencies, 99), 3),
-        min=round(latencies[0], 3),
-        max=round(latencies[-1], 3),
-        mean=round(sum(latencies) / len(latencies), 3),
-    )
+    latency = latency_summary(latencies)
     module.exit_json(
         changed=False,
         predictions=predictions,

@@ -3,8 +3,9 @@ directory with a minimal inventory (only the required inputs and the lab endpoin
 
 One lab deployment serves every check: site converges in three zones while the lab throttles and fails some AWS
 calls, and every zone gets its stable address, probed from the inventory's phone; then the node, deploy and endpoint
-stages each run alone on it and change nothing; check mode of the whole job changes nothing; a purge teardown
-leaves nothing behind (addresses included) and a second one changes nothing."""
+stages each run alone on it and change nothing (the endpoint stage probing from inside the cluster, with Jobs);
+check mode of the whole job changes nothing; a purge teardown leaves nothing behind (addresses included) and a
+second one changes nothing."""
 
 import json
 import os
@@ -107,10 +108,16 @@ def test_site_then_each_stage_alone_changes_nothing(installed):
     assert all(z["checks_passed"] and z["probed_from"] == "host phone-1 (127.0.2.10)" for z in report["zones"])
     assert sorted(e["zone"] for e in report["endpoints"]) == sorted(ZONES3)
     assert all(e["checks_passed"] for e in report["endpoints"])
-    for stage in ("nodes", "deploy", "endpoints"):
-        rc, out = run(env, work, stage)
+    # The endpoint stage alone probes from inside the cluster (the inventory/aws default): a probe Job per node and
+    # model, on every zone, leaves nothing behind and reports the same zones.
+    for stage, extra in (("nodes", ()), ("deploy", ()), ("endpoints", ("-e", "endpoint_check_probe_from=cluster"))):
+        rc, out = run(env, work, stage, *extra)
         assert rc == 0, f"{stage}: {out[-5000:]}"
         assert recap(out)["changed"] == 0, f"{stage}: {changed_tasks(out)}"
+    report = json.loads((work / "artifacts" / "endpoints.json").read_text())
+    assert sorted(z["zone"] for z in report["zones"]) == sorted(ZONES3)
+    assert all(z["checks_passed"] and z["probed_from"].startswith("cluster (probe Job") for z in report["zones"])
+    assert all(e["checks_passed"] for e in report["endpoints"]) and len(report["endpoints"]) == 3
     rc, out = run(env, work, "site", "--check")
     assert rc == 0, out[-5000:]
     assert recap(out)["changed"] == 0, changed_tasks(out)

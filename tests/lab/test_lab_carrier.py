@@ -1,8 +1,10 @@
 """The last mile as AWS enforces it, on the running lab: a node's NodePort on its carrier address answers devices on
 the carrier network (127.0.2.0/24) and nodes (127.0.1.0/24), nobody else (127.0.0.1 gets no answer); an elastic
-carrier IP associated with the node takes the traffic over."""
+carrier IP associated with the node takes the traffic over. Jobs pinned to the node reach its NodePort on the node's
+private address (what endpoint_check's cluster mode does), with the pod's securityContext enforced."""
 
 import base64
+import ipaddress
 import subprocess
 import uuid
 
@@ -148,3 +150,84 @@ def test_elastic_carrier_ip_takes_the_traffic(aws, kube, node):
 def lab_resources() -> dict:
     import requests
     return requests.get(f"{config.AWS_URL}/_lab/resources", timeout=5).json()
+
+
+# ---- Jobs: what endpoint_check's cluster mode runs (a pod pinned to a node, calling the node's private address) ----
+JOB_PROGRAM = """
+import os, urllib.request
+body = urllib.request.urlopen(f"http://{os.environ['NODE_IP']}:{os.environ['PORT']}/ping", timeout=5).read()
+open("/dev/termination-log", "w").write(os.environ["NODE_IP"] + " " + body.decode()[:100])
+"""
+JOBS = "/apis/batch/v1/namespaces/default/jobs"
+
+
+def job(name: str, node_name: str, security: dict, deadline: int = 60, ttl: int | None = None) -> dict:
+    spec = {"backoffLimit": 0, "activeDeadlineSeconds": deadline, "template": {
+        "metadata": {"labels": {"test": name}},
+        "spec": {"nodeName": node_name, "restartPolicy": "Never", "securityContext": security,
+                 "containers": [{"name": "probe", "image": "IMAGE", "imagePullPolicy": "IfNotPresent",
+                                 "command": ["python3", "-c", JOB_PROGRAM],
+                                 "env": [{"name": "NODE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+                                         {"name": "PORT", "value": str(NODE_PORT)}],
+                                 "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                     "capabilities": {"drop": ["ALL"]}}}]}}}
+    if ttl is not None:
+        spec["ttlSecondsAfterFinished"] = ttl
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+
+
+def job_pods(kube, name: str) -> list[dict]:
+    return (kube.get(f"/api/v1/namespaces/default/pods?labelSelector=job-name%3D{name}") or {}).get("items", [])
+
+
+def finished(kube, name: str) -> dict | None:
+    obj = kube.get(f"{JOBS}/{name}") or {}
+    conds = [c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("status") == "True"]
+    return obj if conds else None
+
+
+def test_job_on_a_node_reaches_its_nodeport_on_the_private_address(kube, node, test_image):
+    instance_id, ip, _ = node
+    wait_for(lambda: answer(ip), 60, what="NodePort answers a device")
+    node_name = kube.node(instance_id)["metadata"]["name"]
+    name = f"probe-{uuid.uuid4().hex[:6]}"
+    manifest = job(name, node_name, {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001}, ttl=5)
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = test_image
+    kube.create(JOBS, manifest)
+    try:
+        done = wait_for(lambda: finished(kube, name), 60, what="probe Job finished")
+        assert done["status"]["succeeded"] == 1 and done["status"]["conditions"][0]["type"] == "Complete"
+        [pod] = job_pods(kube, name)
+        assert pod["status"]["phase"] == "Succeeded" and pod["spec"]["nodeName"] == node_name
+        terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        host_ip, answer_body = terminated["message"].split(" ", 1)
+        assert terminated["exitCode"] == 0 and pod["status"]["hostIP"] == host_ip
+        assert ipaddress.ip_address(host_ip) in ipaddress.ip_network(config.VPC_NETWORK)
+        assert answer_body == "ok"  # the test server's /ping answer, through the NodePort
+        # ttlSecondsAfterFinished: the Job goes, and with it its pod and container
+        wait_for(lambda: kube.get(f"{JOBS}/{name}") is None, 30, what="Job deleted after its TTL")
+        wait_for(lambda: not job_pods(kube, name), 30, what="the Job's pod deleted")
+    finally:
+        kube.delete(f"{JOBS}/{name}")
+
+
+def test_job_pod_security_is_enforced_and_the_deadline_fails_it(kube, node):
+    instance_id, _, _ = node
+    node_name = kube.node(instance_id)["metadata"]["name"]
+    name = f"probe-root-{uuid.uuid4().hex[:6]}"
+    manifest = job(name, node_name, {"runAsNonRoot": True}, deadline=4)  # the node image runs as root
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = "edgelab/node:latest"
+    kube.create(JOBS, manifest)
+    try:
+        waiting = wait_for(lambda: [p for p in job_pods(kube, name) if "waiting" in
+                                    p["status"]["containerStatuses"][0]["state"] and p["status"]
+                                    ["containerStatuses"][0]["state"]["waiting"]["reason"]
+                                    == "CreateContainerConfigError"], 30, what="pod refused")
+        assert "runAsNonRoot" in waiting[0]["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        done = wait_for(lambda: finished(kube, name), 30, what="deadline exceeded")
+        assert done["status"]["failed"] == 1
+        assert (done["status"]["conditions"][0]["type"], done["status"]["conditions"][0]["reason"]) == \
+            ("Failed", "DeadlineExceeded")
+    finally:
+        kube.delete(f"{JOBS}/{name}")
+    wait_for(lambda: not job_pods(kube, name), 30, what="a deleted Job's pod goes")

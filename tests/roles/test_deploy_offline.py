@@ -197,7 +197,10 @@ def test_check_converge_idempotence_update(kube, tmp_path):
     assert svc["ports"][0]["nodePort"] == 30007 and svc["ports"][0]["port"] == 8080
     netpol = found["NetworkPolicy/sentiment-ingress"]["spec"]
     allowed = [{"ipBlock": {"cidr": "127.0.0.0/8"}}, {"ipBlock": {"cidr": "198.51.100.0/24"}}]
-    assert netpol["ingress"] == [{"from": allowed, "ports": [{"protocol": "TCP", "port": 8080}]}]
+    probes = [{"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "edgeml",
+                                               "app.kubernetes.io/component": "probe"}}}]
+    assert netpol["ingress"] == [{"from": allowed, "ports": [{"protocol": "TCP", "port": 8080}]},
+                                 {"from": probes, "ports": [{"protocol": "TCP", "port": 8080}]}]
 
     proc, changed, _ = run_role(tmp_path, variables)
     assert proc.returncode == 0 and changed == 0, proc.stdout

@@ -1,6 +1,7 @@
 """The node agent loop (~1 s): EC2 ASG instances -> node containers + Nodes; Deployments -> pod containers;
 Services NodePort -> listeners on the carrier address currently associated with the instance's ENI (auto-assigned
-or elastic), reachable only from devices and nodes (see nodes/proxy.py).
+or elastic), reachable only from devices and nodes (see nodes/proxy.py), and on the node's private address
+(config.VPC_NETWORK, what pods see as status.hostIP); Jobs -> run-to-completion pods (nodes/jobs.py).
 Implements the "Node agent contract" of docs/design.md.
 
 All state is recoverable from docker labels, the node disks and the Kubernetes API, so the agent can restart.
@@ -8,6 +9,7 @@ Run with `python -m edgelab.nodes.agent`.
 """
 
 import calendar
+import ipaddress
 import json
 import logging
 import secrets
@@ -25,6 +27,7 @@ from edgelab.dockerctl import docker
 from edgelab.images import NODE_IMAGE
 from edgelab.nodes import pods as podlib
 from edgelab.nodes import userdata
+from edgelab.nodes.jobs import JobController
 from edgelab.nodes.kubeapi import Kube
 from edgelab.nodes.proxy import NodePortProxy
 
@@ -77,6 +80,8 @@ class Agent:
         self.written: dict[tuple, str] = {}  # last object/status written to Kubernetes, to skip no-op patches
         self.doomed: list[podlib.Pod] = []  # pods to stop once the proxy forgot them
         self.carrier_ips: dict[str, str | None] = {}  # instance id -> carrier address last seen
+        self.vpc_ips: dict[str, str] = {}  # instance id -> the node's private address in the lab (VPC_NETWORK)
+        self.jobs = JobController(self.kube, self.submit, self.busy, self.write, self.write_status)
 
     # ---- EC2 ----
     def instances(self) -> dict[str, Instance]:
@@ -112,7 +117,16 @@ class Agent:
                 log.info("node %s: carrier address %s -> %s", instance_id, self.carrier_ips[instance_id],
                          inst.carrier_ip)
         self.carrier_ips = {i: inst.carrier_ip for i, inst in found.items()}
+        self.assign_vpc_addresses(found)
         return found
+
+    def assign_vpc_addresses(self, instances: dict[str, Instance]) -> None:
+        """A private address per node, kept while the node lives: the lowest free one of config.VPC_NETWORK."""
+        self.vpc_ips = {i: a for i, a in self.vpc_ips.items() if i in instances}
+        hosts = (str(h) for h in ipaddress.ip_network(config.VPC_NETWORK).hosts())
+        free = [h for h in hosts if h not in self.vpc_ips.values()]
+        for instance_id in sorted(set(instances) - set(self.vpc_ips)):
+            self.vpc_ips[instance_id] = free.pop(0)
 
     def user_data(self, inst: Instance) -> str:
         ec2, lt = self.ec2[inst.region], inst.launch_template
@@ -341,12 +355,13 @@ class Agent:
                 continue
             namespace = svc["metadata"].get("namespace", "default")
             for instance_id in nodes:
-                ip = instances[instance_id].carrier_ip
+                # The node's carrier address (devices and the VPC only) and its private address (inside the cluster).
+                ips = [ip for ip in (instances[instance_id].carrier_ip, self.vpc_ips.get(instance_id)) if ip]
                 backends = [(config.KUBE_HOST, p.port) for p in pods
                             if p.ready and p.instance_id == instance_id and p.namespace == namespace
                             and all(p.labels.get(k) == v for k, v in spec["selector"].items())]
                 for port in spec.get("ports", []):
-                    if ip and port.get("nodePort"):
+                    for ip in ips if port.get("nodePort") else []:
                         desired[(ip, int(port["nodePort"]))] = backends
         self.proxy.sync(desired)
 
@@ -369,7 +384,7 @@ class Agent:
     def write_status(self, kind: str, namespace: str, name: str, status: dict) -> None:
         key = (kind, namespace, name, "status")
         # compare without timestamps so that an unchanged status is not re-patched every second
-        text = json.dumps([{k: v for k, v in c.items() if not k.endswith("Time")} for c in status["conditions"]]
+        text = json.dumps([{k: v for k, v in c.items() if not k.endswith("Time")} for c in status.get("conditions", [])]
                           + [{k: v for k, v in status.items() if k != "conditions"}], sort_keys=True)
         if self.written.get(key) != text:
             self.kube.patch_status(kind, namespace, name, status)
@@ -381,6 +396,7 @@ class Agent:
         try:
             pods = self.reconcile_deployments(nodes, instances)
             self.reconcile_services(nodes, instances, pods)
+            self.jobs.reconcile(nodes, {i: self.vpc_ips[i] for i in nodes if i in self.vpc_ips})
         finally:
             self.reap()
 

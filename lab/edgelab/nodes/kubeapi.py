@@ -10,6 +10,7 @@ PATHS = {  # kind -> (api prefix, plural, namespaced)
     "Pod": ("/api/v1", "pods", True),
     "Service": ("/api/v1", "services", True),
     "Deployment": ("/apis/apps/v1", "deployments", True),
+    "Job": ("/apis/batch/v1", "jobs", True),
 }
 MERGE = {"Content-Type": "application/merge-patch+json"}
 

@@ -76,25 +76,93 @@ def node_matches(node_labels: dict, pod_spec: dict) -> bool:
     return not terms or any(all(expr_ok(e) for e in t.get("matchExpressions") or []) for t in terms)
 
 
+class PodConfigError(Exception):
+    """What the kubelet reports as a waiting container (reason CreateContainerConfigError) instead of starting it."""
+
+
+def image_user(image: str) -> str:
+    return docker("image", "inspect", "-f", "{{.Config.User}}", image).strip()
+
+
+def security_args(pod_spec: dict, container: dict, image: str) -> list[str]:
+    """docker run options for the pod's and container's securityContext, as the kubelet applies them: the user,
+    runAsNonRoot (refused when the container would run as root), a read-only root file system, dropped
+    capabilities, no privilege escalation. seccomp RuntimeDefault is docker's default profile."""
+    pod_ctx, ctx = pod_spec.get("securityContext") or {}, container.get("securityContext") or {}
+    user = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
+    group = ctx.get("runAsGroup", pod_ctx.get("runAsGroup"))
+    args = []
+    if user is not None:
+        args += ["--user", f"{user}:{group}" if group is not None else str(user)]
+    if ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")):
+        effective = str(user) if user is not None else image_user(image).split(":")[0]
+        if effective in ("", "0", "root"):
+            raise PodConfigError("container has runAsNonRoot and image will run as root")
+    if ctx.get("readOnlyRootFilesystem"):
+        args.append("--read-only")
+    if ctx.get("privileged"):
+        raise PodConfigError("privileged containers are not emulated by the lab")
+    drop = (ctx.get("capabilities") or {}).get("drop") or []
+    args += [arg for cap in drop for arg in ("--cap-drop", cap)]
+    if ctx.get("allowPrivilegeEscalation") is False:
+        args += ["--security-opt", "no-new-privileges"]
+    return args
+
+
+def volume_args(pod_spec: dict, container: dict, node_disk: str) -> list[str]:
+    """hostPath volumes under the node disk become bind mounts, emptyDir volumes a tmpfs (others: not emulated)."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
+    args = []
+    for mount in container.get("volumeMounts") or []:
+        volume = volumes.get(mount["name"], {})
+        path = (volume.get("hostPath") or {}).get("path", "")
+        if path == NODE_DISK_MOUNT or path.startswith(NODE_DISK_MOUNT + "/"):
+            source = node_disk + path[len(NODE_DISK_MOUNT):]
+            args += ["-v", f"{source}:{mount['mountPath']}{':ro' if mount.get('readOnly') else ''}"]
+        elif "emptyDir" in volume:
+            args += ["--tmpfs", f"{mount['mountPath']}:mode=1777"]
+    return args
+
+
+def env_args(container: dict, fields: dict) -> list[str]:
+    """-e options: plain values, and fieldRef values from `fields` (fieldPath -> value, e.g. status.hostIP); other
+    sources (secrets, config maps, resources) are not emulated."""
+    args = []
+    for env in container.get("env") or []:
+        if "value" in env:
+            args += ["-e", f"{env['name']}={env['value']}"]
+        else:
+            path = ((env.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+            if path in fields:
+                args += ["-e", f"{env['name']}={fields[path]}"]
+    return args
+
+
+def pull(container: dict) -> str:
+    """Pull the container's image as imagePullPolicy says (default: Always for :latest or no tag, else
+    IfNotPresent); returns the image."""
+    image = container["image"]
+    policy = container.get("imagePullPolicy") or (
+        "Always" if "@" not in image and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"))
+        else "IfNotPresent")
+    if policy == "Never" or (policy == "IfNotPresent" and docker("image", "inspect", image, check=False).strip()
+                             not in ("", "[]")):
+        return image
+    docker("pull", "-q", image, timeout=600)
+    return image
+
+
 def run_pod(pod: Pod, pod_spec: dict, node_disk: str) -> None:
     """Pull the image and start the container of `pod` (the first container of the pod spec)."""
     container = pod_spec["containers"][0]
-    image = container["image"]
-    docker("pull", "-q", image, timeout=600)
+    image = pull(container)
+    security = security_args(pod_spec, container, image)
     args = ["run", "-d", "--name", pod.container, "--network", "host", "--label", f"edgelab.pod={pod.name}",
             "--label", "edgelab.role=pod", "--label", f"edgelab.deployment={pod.namespace}/{pod.deployment}",
             "--label", f"edgelab.template={pod.template_hash}", "--label", f"edgelab.instance={pod.instance_id}",
             "--label", f"edgelab.port={pod.port}", "--label", f"edgelab.labels={json.dumps(pod.labels)}"]
-    for env in container.get("env") or []:
-        if "value" in env:  # valueFrom is not emulated
-            args += ["-e", f"{env['name']}={env['value']}"]
-    args += ["-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}"]
-    volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
-    for mount in container.get("volumeMounts") or []:
-        path = (volumes.get(mount["name"], {}).get("hostPath") or {}).get("path", "")
-        if path == NODE_DISK_MOUNT or path.startswith(NODE_DISK_MOUNT + "/"):  # only the node disk is emulated
-            source = node_disk + path[len(NODE_DISK_MOUNT):]
-            args += ["-v", f"{source}:{mount['mountPath']}{':ro' if mount.get('readOnly') else ''}"]
+    args += env_args(container, {})
+    args += ["-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}", *security, *volume_args(pod_spec, container, node_disk)]
     command = container.get("command") or []
     if command:
         args += ["--entrypoint", command[0]]

@@ -21,7 +21,16 @@ from edgelab import config
 
 log = logging.getLogger("edgelab.proxy")
 REFUSED_HOLD = 120.0  # seconds a refused connection is held open (silently) at most
+VPC = ipaddress.ip_network(config.VPC_NETWORK)
 ALLOWED_SOURCES = tuple(ipaddress.ip_network(n) for n in (config.DEVICE_NETWORK, config.CARRIER_NETWORK))
+
+
+def admits(listen: str, source: str) -> bool:
+    """Whether a listener on `listen` answers `source`: a node's private address (config.VPC_NETWORK) answers any
+    local source (the lab cannot tell pods from the control node); a carrier address only devices and nodes."""
+    if ipaddress.ip_address(listen) in VPC:
+        return True
+    return carrier_reachable_from(source)
 
 
 def carrier_reachable_from(source: str) -> bool:
@@ -65,7 +74,7 @@ class NodePortProxy:
 
     async def _forward(self, key, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = (writer.get_extra_info("peername") or ("",))[0]
-        if not carrier_reachable_from(peer):
+        if not admits(key[0], peer):
             await self._hold(key, peer, reader, writer)
             return
         backends = self.backends.get(key) or []
