@@ -68,7 +68,7 @@ def test_instance_refresh_rolls_nodes_to_the_latest_template(env):
     assert refresh["InstanceRefreshId"] == rid and refresh["Status"] == "InProgress"
     wait_for(lambda: asg.describe_instance_refreshes(AutoScalingGroupName="edge-bos",
                                                      InstanceRefreshIds=[rid])["InstanceRefreshes"][0]["Status"]
-             == "Successful", 5)
+             == "Successful", 30)  # two batches of one (50 % of 2 healthy), each waits for warm-up
     new = group(asg, "edge-bos")["Instances"]
     assert len(new) == 2 and not old & {i["InstanceId"] for i in new}
     assert {i["InstanceType"] for i in new} == {"t3.medium"}

@@ -1,6 +1,7 @@
 """Auto Scaling: Pending -> InService after a delay, launch-template versions honoured, metrics collection
-on/off, instance refresh (StartInstanceRefresh / DescribeInstanceRefreshes / CancelInstanceRefresh), and the EC2
-health check: an instance terminated or stopped outside the group is replaced (DescribeScalingActivities)."""
+on/off, instance refresh as AWS runs it (StartInstanceRefresh with healthy percentages, warmup and SkipMatching /
+DescribeInstanceRefreshes / CancelInstanceRefresh), and the EC2 health check: an instance terminated or stopped
+outside the group is replaced (DescribeScalingActivities)."""
 
 import contextvars
 import logging
@@ -191,6 +192,7 @@ def check_health(backend) -> None:
         try:
             for group in list(backend.autoscaling_groups.values()):
                 _check_group(backend, group)
+            step_refreshes(backend)
         finally:
             _checking = False
 
@@ -239,41 +241,139 @@ def _refreshes(self, name: str) -> list:
     return LAB.instance_refreshes.setdefault(key, [])
 
 
+# -- Instance refresh as AWS runs it ----------------------------------------------------------------------------
+# MinHealthyPercentage (default 90) and MaxHealthyPercentage (default 100, 100..200, at most 100 above the minimum):
+# with a maximum of 100 a batch of old instances is terminated, then replaced (batch = desired - healthy minimum, at
+# least 1: a minimum of 100 replaces one at a time); above 100 replacements are launched first, up to the maximum,
+# and old instances are terminated only while the healthy count stays at the minimum. A new instance counts as
+# healthy once InService for InstanceWarmup seconds (default the group's health check grace period; capped by the
+# lab delay refresh_warmup). SkipMatching leaves instances already on the group's template version. Each batch
+# waits for the previous one. Checkpoints are not emulated. Progress is made whenever the groups are read.
+
+
+def _pct(prefs: dict, key: str, default: int) -> int:
+    value = prefs.get(key)
+    return default if value in (None, "") else int(value)
+
+
+def _validate_preferences(prefs: dict) -> None:
+    low, high = _pct(prefs, "MinHealthyPercentage", 90), _pct(prefs, "MaxHealthyPercentage", 100)
+    if not 0 <= low <= 100:
+        raise AutoscalingClientError("ValidationError", "MinHealthyPercentage must be between 0 and 100.")
+    if not 100 <= high <= 200:
+        raise AutoscalingClientError("ValidationError", "MaxHealthyPercentage must be between 100 and 200.")
+    if high - low > 100:
+        raise AutoscalingClientError(
+            "ValidationError", "The difference between MaxHealthyPercentage and MinHealthyPercentage cannot be "
+            "greater than 100.")
+
+
+def _warm(state, warmup: float) -> bool:
+    return state.lifecycle_state == "InService" and now() >= state.__dict__.get("_lab_ready", 0.0) + warmup
+
+
+def _replace_in(backend, group, count: int, subnet: str | None, cause: str) -> None:
+    """Launch `count` instances from the group's template version (in `subnet`'s zone when given)."""
+    before = {s.instance.id for s in group.instance_states}
+    token = _group_subnet.set(subnet)
+    try:
+        group.replace_autoscaling_group_instances(count, group.get_propagated_tags())
+    finally:
+        _group_subnet.reset(token)
+    for state in group.instance_states:
+        if state.instance.id not in before:
+            _activity(backend, group, f"Launching a new EC2 instance: {state.instance.id}", cause)
+
+
+def _step_refresh(backend, group, refresh: dict) -> None:
+    if refresh["Status"] not in ("Pending", "InProgress"):
+        return
+    refresh["Status"] = "InProgress"
+    prefs = refresh["Preferences"]
+    desired = group.desired_capacity or 0
+    low, high = _pct(prefs, "MinHealthyPercentage", 90), _pct(prefs, "MaxHealthyPercentage", 100)
+    grace = getattr(group, "health_check_grace_period", None) or 0
+    warmup = min(float(prefs.get("InstanceWarmup") or grace), LAB.delays["refresh_warmup"])
+    subnets = [s for s in (group.vpc_zone_identifier or "").split(",") if s]
+    old = [s for s in group.instance_states if s.instance.id in refresh["_old"]]
+    new = [s for s in group.instance_states if s.instance.id not in refresh["_old"]]
+    warm = [s for s in new if _warm(s, warmup)]
+    if not old and len(warm) >= desired:
+        refresh.update(Status="Successful", EndTime=datetime.now(UTC))
+        return
+    if len(warm) < len(new):
+        return  # the batch in flight must be healthy and warm first
+    cause = f"an instance was launched in response to an instance refresh {refresh['InstanceRefreshId']}."
+    ceiling = max(desired, desired * high // 100)
+    if high > 100 and len(group.instance_states) < ceiling and len(new) < desired and old:
+        count = min(ceiling - len(group.instance_states), desired - len(new), len(old))
+        for state in old[:count]:  # each replacement in the zone of the instance it replaces
+            subnet = state.instance.subnet_id if state.instance.subnet_id in subnets else None
+            _replace_in(backend, group, 1, subnet, cause)
+        return
+    healthy = len(warm) + sum(s.lifecycle_state == "InService" for s in old)
+    minimum = -(-desired * low // 100)  # ceil
+    batch = healthy - minimum if high > 100 else max(1, desired - minimum)
+    for state in old[:max(0, min(batch, len(old)))]:
+        group.instance_states = [s for s in group.instance_states if s is not state]
+        backend.ec2_backend.terminate_instances([state.instance.id])
+        _activity(backend, group, f"Terminating EC2 instance: {state.instance.id}",
+                  f"an instance was taken out of service in response to an instance refresh "
+                  f"{refresh['InstanceRefreshId']}.")
+        missing = desired - len(group.active_instances())
+        if missing > 0:
+            subnet = state.instance.subnet_id if state.instance.subnet_id in subnets else None
+            _replace_in(backend, group, missing, subnet, cause)
+
+
 def _progress(refresh: dict, group) -> dict:
-    if refresh["Status"] == "InProgress":
-        states = [s for s in group.instance_states if s.instance.id not in refresh["_old"]]
-        ready = [s for s in states if s.lifecycle_state == "InService"]
-        total = max(len(refresh["_old"]), 1)
-        refresh["PercentageComplete"] = min(100, 100 * len(ready) // total)
-        refresh["InstancesToUpdate"] = max(0, total - len(ready))
-        if len(ready) >= len(refresh["_old"]):
-            refresh.update(Status="Successful", EndTime=datetime.now(UTC))
+    if refresh["Status"] in ("Pending", "InProgress"):
+        remaining = [s for s in group.instance_states if s.instance.id in refresh["_old"]]
+        total = max(refresh["_total"], 1)
+        refresh["InstancesToUpdate"] = len(remaining)
+        refresh["PercentageComplete"] = 100 * (refresh["_total"] - len(remaining)) // total
+    if refresh["Status"] == "Successful":
+        refresh.update(PercentageComplete=100, InstancesToUpdate=0)
     return {k: v for k, v in refresh.items() if not k.startswith("_")}
+
+
+def step_refreshes(backend) -> None:
+    for (account, region, name), refreshes in list(LAB.instance_refreshes.items()):
+        group = backend.autoscaling_groups.get(name)
+        if group is None or account != backend.account_id or region != backend.region_name:
+            continue
+        for refresh in refreshes:
+            _step_refresh(backend, group, refresh)
 
 
 def start_instance_refresh(self) -> ActionResult:
     group = _group(self)
+    prefs = self._get_param("Preferences") or {}
+    _validate_preferences(prefs)
     with LAB.lock:
         refreshes = _refreshes(self, group.name)
-        if any(_progress(r, group)["Status"] in ("Pending", "InProgress") for r in refreshes):
+        if any(_progress(r, group)["Status"] in ("Pending", "InProgress", "Cancelling") for r in refreshes):
             raise AutoscalingClientError(
                 "InstanceRefreshInProgress",
                 "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
-        old = [s.instance.id for s in group.instance_states]
+        target = str(group.ec2_launch_template.get_version(
+            getattr(group, "launch_template_version", None) or "$Default").number) if group.ec2_launch_template \
+            else None
+        skip = str(prefs.get("SkipMatching", "")).lower() == "true"
+        old = [s.instance.id for s in group.instance_states
+               if not (skip and target and (instance_launch_template(s) or {}).get("Version") == target)]
         refresh = {"InstanceRefreshId": str(uuid.uuid4()), "AutoScalingGroupName": group.name,
-                   "Status": "InProgress", "StartTime": datetime.now(UTC), "PercentageComplete": 0,
-                   "InstancesToUpdate": len(old), "Preferences": self._get_param("Preferences") or {},
-                   "_old": set(old)}
+                   "Status": "Pending", "StartTime": datetime.now(UTC), "PercentageComplete": 0,
+                   "InstancesToUpdate": len(old), "Preferences": prefs, "_old": set(old), "_total": len(old)}
         refreshes.append(refresh)
-    # Replace every instance at once: moto relaunches to the desired capacity (new ones start Pending).
-    for instance_id in old:
-        self.autoscaling_backend.terminate_instance(instance_id, should_decrement=False)
+        _step_refresh(self.autoscaling_backend, group, refresh)
     return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
 
 
 def describe_instance_refreshes(self) -> ActionResult:
     group = _group(self)
     ids = self._get_param("InstanceRefreshIds") or []
+    check_health(self.autoscaling_backend)
     with LAB.lock:
         out = [_progress(r, group) for r in reversed(_refreshes(self, group.name))
                if not ids or r["InstanceRefreshId"] in ids]
@@ -283,7 +383,7 @@ def describe_instance_refreshes(self) -> ActionResult:
 def cancel_instance_refresh(self) -> ActionResult:
     group = _group(self)
     with LAB.lock:
-        active = [r for r in _refreshes(self, group.name) if _progress(r, group)["Status"] == "InProgress"]
+        active = [r for r in _refreshes(self, group.name) if _progress(r, group)["Status"] in ("Pending", "InProgress")]
         if not active:
             raise AutoscalingClientError("ActiveInstanceRefreshNotFound",
                                          f"No in progress or pending Instance Refresh found for Auto Scaling "

@@ -9,7 +9,8 @@ from edgelab import config
 from .server import LabAWS
 
 # Short delays so wait logic is exercised without slowing tests down.
-TEST_DELAYS = {"eks_create": 1.0, "eks_delete": 0.5, "asg_instance": 0.5, "asg_health": 0.5, "optin": 0.5}
+TEST_DELAYS = {"eks_create": 1.0, "eks_delete": 0.5, "asg_instance": 0.5, "asg_health": 0.5, "optin": 0.5,
+               "refresh_warmup": 0.5}
 
 
 @contextlib.contextmanager
