@@ -186,14 +186,18 @@ def main():
         to_associate = [arn for arn, scope in wanted.items()
                         if arn not in current or scope_key(current[arn]) != scope_key(scope)]
         to_remove = [arn for arn in current if arn not in wanted] if p["purge_policy_associations"] else []
-        groups_differ = entry is not None and sorted(entry.get("kubernetesGroups") or []) != sorted(p["kubernetes_groups"])
+        # EKS sets the groups of node entries itself (EC2_LINUX reads back ["system:nodes"]) and refuses them from
+        # the caller: only a STANDARD entry's groups are ours to compare and update.
+        groups_differ = (entry is not None and p["type"] == "STANDARD"
+                         and sorted(entry.get("kubernetesGroups") or []) != sorted(p["kubernetes_groups"]))
         username_differs = entry is not None and bool(p["username"]) and entry.get("username") != p["username"]
         result["changed"] = entry is None or bool(to_associate or to_remove or groups_differ or username_differs)
         if module._diff:
             after_policies = {k: scope_key(v) for k, v in current.items() if k not in to_remove}
             after_policies.update({k: scope_key(v) for k, v in wanted.items()})
+            groups = p["kubernetes_groups"] if p["type"] == "STANDARD" else before.get("kubernetes_groups", [])
             result["diff"] = dict(before=before, after=dict(
-                type=p["type"], kubernetes_groups=sorted(p["kubernetes_groups"]), policies=after_policies))
+                type=p["type"], kubernetes_groups=sorted(groups), policies=after_policies))
 
         if not module.check_mode:
             if entry is None:

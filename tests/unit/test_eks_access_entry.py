@@ -21,7 +21,12 @@ def test_node_role_entry(run, client, cluster, uid):
     r = run("eks_access_entry", cluster_name=cluster, principal_arn=node, type="EC2_LINUX")
     assert r["changed"] and r["access_entry"]["type"] == "EC2_LINUX"
     assert node in client("eks").list_access_entries(clusterName=cluster)["accessEntries"]
-    assert not run("eks_access_entry", cluster_name=cluster, principal_arn=node, type="EC2_LINUX")["changed"]
+    # EKS reads the node entry back with its own group and refuses groups from the caller: a re-run changes nothing
+    assert r["access_entry"]["kubernetes_groups"] == ["system:nodes"]
+    with pytest.raises(client("eks").exceptions.InvalidParameterException):
+        client("eks").update_access_entry(clusterName=cluster, principalArn=node, kubernetesGroups=["system:nodes"])
+    again = run("eks_access_entry", cluster_name=cluster, principal_arn=node, type="EC2_LINUX", diff=True)
+    assert not again["changed"], again.get("diff")
     bad = run("eks_access_entry", cluster_name=cluster, principal_arn=node, type="STANDARD")
     assert bad["failed"] and "EC2_LINUX" in bad["msg"]
     assert run("eks_access_entry", cluster_name=cluster, principal_arn=node, state="absent")["changed"]

@@ -169,12 +169,24 @@ def _assoc(policy_arn: str, scope: dict) -> dict:
     return {"policyArn": policy_arn, "accessScope": scope, "associatedAt": time.time(), "modifiedAt": time.time()}
 
 
+# EKS fills in the groups of node entries itself, reads them back, and refuses them from the caller.
+MANAGED_GROUPS = {"EC2_LINUX": ["system:nodes"], "EC2_WINDOWS": ["system:nodes", "system:nodes-windows"],
+                  "FARGATE_LINUX": ["system:node-proxier"]}
+
+
+def _check_groups(kind: str, body: dict) -> None:
+    if kind in MANAGED_GROUPS and body.get("kubernetesGroups"):
+        raise _Error(400, "InvalidParameterException",
+                     f"The kubernetesGroups parameter is not supported for access entries of type {kind}.")
+
+
 def _new_entry(cluster, principal: str, body: dict) -> dict:
     kind = body.get("type", "STANDARD")
+    _check_groups(kind, body)
     username = body.get("username") or (
         "system:node:{{EC2PrivateDNSName}}" if kind == "EC2_LINUX" else principal)
     return {"clusterName": cluster.name, "principalArn": principal, "type": kind, "username": username,
-            "kubernetesGroups": body.get("kubernetesGroups", []), "tags": body.get("tags", {}),
+            "kubernetesGroups": MANAGED_GROUPS.get(kind, body.get("kubernetesGroups", [])), "tags": body.get("tags", {}),
             "accessEntryArn": f"{cluster.arn.replace(':cluster/', ':access-entry/')}/{uuid.uuid4()}",
             "createdAt": time.time(), "modifiedAt": time.time(), "_policies": {}}
 
@@ -243,6 +255,7 @@ def _access_entries(method: str, cluster_name: str, rest: list, body: dict, regi
                 del entries[principal]
                 return {}
             if method == "POST":  # UpdateAccessEntry
+                _check_groups(entry["type"], body)
                 entry.update({k: body[k] for k in ("kubernetesGroups", "username") if k in body},
                              modifiedAt=time.time())
             return {"accessEntry": _public(entry)}
