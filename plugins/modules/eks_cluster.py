@@ -147,6 +147,8 @@ updates:
   sample: [endpoint_access, logging]
 """
 
+import time
+
 try:
     import botocore
 except ImportError:
@@ -166,6 +168,24 @@ def describe(client, name):
         return client.describe_cluster(name=name, aws_retry=True)["cluster"]
     except is_boto3_error_code("ResourceNotFoundException"):
         return None
+
+
+IAM_PROPAGATION = 120  # seconds a new cluster role may take to become assumable by EKS
+
+
+def create_cluster(client, kwargs):
+    """CreateCluster, retried while EKS cannot assume a role that is new (IAM is eventually consistent: AWS answers
+    InvalidParameterException "... could not be assumed ..." for a few seconds after the role was created)."""
+    deadline = time.monotonic() + IAM_PROPAGATION
+    while True:
+        try:
+            return client.create_cluster(aws_retry=True, **kwargs)["cluster"]
+        except botocore.exceptions.ClientError as e:
+            error = e.response.get("Error", {})
+            if (error.get("Code") != "InvalidParameterException" or "could not be assumed" not in error.get("Message", "")
+                    or time.monotonic() >= deadline):
+                raise
+            time.sleep(3)
 
 
 def to_result(c):
@@ -302,7 +322,7 @@ def main():
                 kwargs["tags"] = p["tags"]
             if p["service_ipv4_cidr"]:
                 kwargs["kubernetesNetworkConfig"] = {"serviceIpv4Cidr": p["service_ipv4_cidr"]}
-            cluster = client.create_cluster(aws_retry=True, **kwargs)["cluster"]
+            cluster = create_cluster(client, kwargs)
             if p["wait"]:
                 cluster = await_status("ACTIVE", f"Timed out waiting for EKS cluster {name} to become ACTIVE")
             module.exit_json(cluster=to_result(cluster), **result)

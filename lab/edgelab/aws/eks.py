@@ -186,7 +186,8 @@ def _new_entry(cluster, principal: str, body: dict) -> dict:
     username = body.get("username") or (
         "system:node:{{EC2PrivateDNSName}}" if kind == "EC2_LINUX" else principal)
     return {"clusterName": cluster.name, "principalArn": principal, "type": kind, "username": username,
-            "kubernetesGroups": MANAGED_GROUPS.get(kind, body.get("kubernetesGroups", [])), "tags": body.get("tags", {}),
+            "kubernetesGroups": MANAGED_GROUPS.get(kind, body.get("kubernetesGroups", [])),
+            "tags": body.get("tags", {}),
             "accessEntryArn": f"{cluster.arn.replace(':cluster/', ':access-entry/')}/{uuid.uuid4()}",
             "createdAt": time.time(), "modifiedAt": time.time(), "_policies": {}}
 

@@ -10,7 +10,7 @@ from .server import LabAWS
 
 # Short delays so wait logic is exercised without slowing tests down.
 TEST_DELAYS = {"eks_create": 1.0, "eks_delete": 0.5, "asg_instance": 0.5, "asg_health": 0.5, "optin": 0.5,
-               "refresh_warmup": 0.5}
+               "refresh_warmup": 0.5, "iam_propagation": 0.5}
 
 
 @contextlib.contextmanager
