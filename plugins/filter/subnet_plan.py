@@ -85,7 +85,8 @@ _value:
       type: dict
     regional_zones:
       description: Regional zones for the control plane - the parents of the Wavelength zones first, then the other
-        availability zones of the region in name order, without duplicates.
+        availability zones of the region in name order, without duplicates, leaving out zones EKS cannot use
+        (zone ids use1-az3, usw1-az2, cac1-az3, and zones whose state is not available).
       type: list
       elements: str
     errors:
@@ -157,11 +158,21 @@ def _subnet_prefix(value, vpc, vpc_ok):
     return prefix, []
 
 
+# Availability zone ids where EKS places no control plane (EKS user guide: CreateCluster fails with
+# UnsupportedAvailabilityZoneException). Ids, not names: names map to different zones in each account.
+EKS_UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+
+
 def _regional_zones(zones, zone_map):
-    """Parents of the Wavelength zones first, then the region's availability zones by name, each once."""
+    """Parents of the Wavelength zones first, then the region's availability zones by name, each once; zones EKS
+    cannot use (an unsupported zone id, or a state other than available, e.g. impaired or constrained) left out."""
+    def usable(name):
+        zone = zone_map.get(name) or {}
+        return zone.get("zone_id") not in EKS_UNSUPPORTED_ZONE_IDS and zone.get("state", "available") == "available"
+
     parents = [zone_map[z].get("parent_zone_name") for z in zones if z in zone_map]
     azs = sorted(z["zone_name"] for z in zone_map.values() if z.get("zone_type") == "availability-zone")
-    return list(dict.fromkeys(z for z in parents + azs if z))
+    return list(dict.fromkeys(z for z in parents + azs if z and usable(z)))
 
 
 def _cidr_errors(vpc, planned):
@@ -209,7 +220,8 @@ def subnet_plan(vpc_cidr, zones, zone_info_zones, subnet_prefix="", regional_cid
                       f"(unknown: {', '.join(unknown)})")
     regional_zones = _regional_zones(zones, zone_map)
     if len(regional_zones) < 2:
-        errors.append("the region (edge_region) has fewer than two availability zones; EKS needs two")
+        errors.append("the region (edge_region) has fewer than two availability zones EKS can use (available, and "
+                      f"not {', '.join(sorted(EKS_UNSUPPORTED_ZONE_IDS))}); EKS needs two")
     plan = {"prefix": prefix, "regional_cidrs": [], "wavelength_cidrs": {}, "regional_zones": regional_zones,
             "errors": errors}
     if not vpc_ok or prefix is None:

@@ -66,3 +66,15 @@ def test_check_mode_plans_without_role_and_subnets(run, client, uid):
     r = run("eks_cluster", check=True, name=f"c-{uid}")
     assert r["changed"] and not r.get("failed")
     assert f"c-{uid}" not in client("eks").list_clusters()["clusters"]
+
+
+def test_control_plane_zone_eks_refuses(lab_only, run, client, uid):
+    """use1-az3 takes no EKS control plane (UnsupportedAvailabilityZoneException, with the zones EKS would take)."""
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.98.{i}.0/24", AvailabilityZoneId=z)["Subnet"]["SubnetId"]
+               for i, z in enumerate(("use1-az3", "use1-az6"))]
+    r = run("eks_cluster", **args(uid, subnets))
+    assert r["failed"] and "UnsupportedAvailabilityZoneException" in str(r.get("error", r["msg"]))
+    assert "us-east-1e, the targeted availability zone" in r["msg"] and "us-east-1a" in r["msg"]
+    assert f"c-{uid}" not in client("eks").list_clusters()["clusters"]

@@ -185,7 +185,8 @@ def test_plan_unknown_zones():  # refused by the Jinja too
 def test_plan_region_with_fewer_than_two_availability_zones():
     p = plan(zone_info=[ZONE_INFO[-1], {"zone_name": BOS, "zone_type": "wavelength-zone"}])
     assert p["regional_zones"] == []
-    assert p["errors"] == ["the region (edge_region) has fewer than two availability zones; EKS needs two"]
+    assert p["errors"] == ["the region (edge_region) has fewer than two availability zones EKS can use (available, and "
+                           "not cac1-az3, use1-az3, usw1-az2); EKS needs two"]
     one = plan(zone_info=[{"zone_name": "us-east-1a", "zone_type": "availability-zone"}, ZONE_INFO[6]])
     assert one["regional_zones"] == ["us-east-1a"] and len(one["errors"]) == 1
 
@@ -193,6 +194,17 @@ def test_plan_region_with_fewer_than_two_availability_zones():
 def test_plan_regional_zones_unique_parents_first():
     p = plan(zones=[MIA, BOS, NYC])
     assert p["regional_zones"] == ["us-east-1a", "us-east-1f", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e"]
+
+
+def test_plan_skips_zones_eks_refuses():
+    """EKS refuses control planes in some zone ids (UnsupportedAvailabilityZoneException) and in zones that are not
+    available: the plan never picks them, even as a Wavelength zone's parent."""
+    ids = {"a": "use1-az6", "b": "use1-az1", "c": "use1-az2", "d": "use1-az4", "e": "use1-az3", "f": "use1-az5"}
+    zone_info = [{"zone_name": f"us-east-1{c}", "zone_type": "availability-zone", "zone_id": i,
+                  "state": "impaired" if c == "b" else "available"} for c, i in ids.items()]
+    zone_info.append({"zone_name": BOS, "zone_type": "wavelength-zone", "parent_zone_name": "us-east-1e"})
+    p = plan(zone_info=zone_info)
+    assert p["regional_zones"] == ["us-east-1a", "us-east-1c", "us-east-1d", "us-east-1f"] and p["errors"] == []
 
 
 def test_plan_overlap_of_given_cidrs():  # as the Jinja (tests/roles/test_infra.py expects this text)

@@ -83,10 +83,36 @@ def _deleting(backend, name: str):
         return cluster
 
 
+# Availability zone ids where EKS places no control plane (EKS user guide; AWS answers
+# UnsupportedAvailabilityZoneException and names the zones it would take).
+UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+
+
+class UnsupportedAvailabilityZoneException(InvalidParameterException):
+    TYPE = "UnsupportedAvailabilityZoneException"
+    STATUS = 400
+
+
+def _check_zones(backend, name: str, vpc_config: dict) -> None:
+    from moto.ec2.models import ec2_backends
+    ec2 = ec2_backends[backend.account_id][backend.region_name]
+    subnets = [ec2.get_subnet(s) for s in (vpc_config or {}).get("subnetIds") or []]
+    bad = sorted({s.availability_zone for s in subnets if s.availability_zone_id in UNSUPPORTED_ZONE_IDS})
+    if bad:
+        valid = sorted(z.name for z in ec2.describe_availability_zones()
+                       if z.zone_id not in UNSUPPORTED_ZONE_IDS and z.zone_type == "availability-zone")
+        raise UnsupportedAvailabilityZoneException(
+            clusterName=name, nodegroupName=None, addonName=None, validZones=valid,
+            message=f"Cannot create cluster '{name}' because {', '.join(bad)}, the targeted availability zone, does "
+                    f"not currently have sufficient capacity to support the cluster. Retry and choose from these "
+                    f"availability zones: {', '.join(valid)}")
+
+
 def create_cluster(self, name, *args, **kwargs):
     if _deleting(self, name):
         raise ResourceInUseException(clusterName=name, nodegroupName=None, addonName=None,
                                      message=f"Cluster already exists with name: {name}")
+    _check_zones(self, name, kwargs.get("resources_vpc_config") or (args[1] if len(args) > 1 else {}))
     return _create_cluster(self, name, *args, **kwargs)
 
 
