@@ -24,6 +24,10 @@ NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS
                   "AWS_EC2_METADATA_DISABLED": "true"}
 
 
+# A valid model of the lab catalog, for the cases that change one thing about it.
+MODEL = {"name": "sentiment", "model_id": "edgeml-tc-minilm-l6-sentiment-int8", "model_version": "*"}
+
+
 def ec2():
     return boto3.client("ec2", region_name="us-east-1", endpoint_url="http://127.0.0.1:4566",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -37,7 +41,16 @@ def ec2():
     ({"edge_artifact_bucket": "Not_A_Bucket"}, {}, "edge_artifact_bucket"),
     ({"edge_aws_credentials": {}}, NO_CREDENTIALS, "Unable to locate credentials"),
     ({"endpoint_check_probe_host": "phone-9"}, {}, "endpoint_check_probe_host must name an inventory host"),
-], ids=["unknown-model", "unknown-zone", "type-not-offered", "bad-bucket", "no-credentials", "unknown-probe-host"])
+    ({"edge_models": [MODEL | {"node_port": 99999}]}, {},
+     "edge_models[0] (name 'sentiment').node_port is 99999: set a NodePort in 30000-32767"),
+    ({"edge_models": [MODEL | {"node_port": 30007}, MODEL | {"name": "second", "node_port": 30007}]}, {},
+     "edge_models[1] (name 'second').node_port 30007 is also the node port of edge_models[0] (name 'sentiment')"),
+    ({"edge_models": [MODEL | {"node_port": 30007}, MODEL | {"node_port": 30008}]}, {},
+     "edge_models[1] (name 'sentiment').name is also the name of edge_models[0]"),
+    ({"edge_models": [MODEL | {"name": "Sentiment_V2"}]}, {},
+     "edge_models[0].name 'Sentiment_V2' is not a DNS-1123 label that starts with a letter"),
+], ids=["unknown-model", "unknown-zone", "type-not-offered", "bad-bucket", "no-credentials", "unknown-probe-host",
+        "node-port-out-of-range", "two-models-one-port", "duplicate-names", "bad-name"])
 def test_bad_input_fails_before_anything_is_created(deployment, extra, env, message):
     base, before = deployment
     run = playbook("site.yml", base | extra, env=env)
