@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 ---
 module: zone_group
 version_added: 0.1.0
-short_description: Opt in to (or out of) the zone group of Wavelength or Local zones
+short_description: Opt in to the zone groups of Wavelength or Local zones
 description:
   - Sets the opt-in status of zone groups with C(ModifyAvailabilityZoneGroup) and waits until every zone of the
     group reports the requested status. A group that already has it (or needs no opt-in) is left alone.
@@ -15,7 +15,10 @@ author:
   - edgeml team
 options:
   group_names:
-    description: Zone groups, for example C(us-east-1-wl1). One of O(group_names) and O(zone_names) is required.
+    description:
+      - Zone groups, for example C(us-east-1-wl1); AWS's API reference also shows one group per zone
+        (C(us-east-1-wl1-bos-wlz-1)). One of O(group_names) and O(zone_names) is required.
+      - With O(zone_names) each zone's group is read from C(DescribeAvailabilityZones), so no naming is assumed.
     type: list
     elements: str
   zone_names:
@@ -37,7 +40,9 @@ options:
     default: 300
 notes:
   - Regional availability zones (status C(opt-in-not-required)) are never changed.
-  - Opting out is only possible when the group has no resources left; AWS refuses otherwise.
+  - Opting out is not possible through the API - AWS accepts only C(opted-in) in C(ModifyAvailabilityZoneGroup)
+    and answers C(InvalidParameterValue) to C(not-opted-in) (leaving a Wavelength zone group takes AWS Support).
+    O(state=not-opted-in) is passed on as asked and fails where AWS refuses it.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules

@@ -55,6 +55,9 @@ def test_subnet_refused_until_opted_in(ec2):
     with pytest.raises(ClientError) as e:
         ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24", AvailabilityZone=WL_BOS)
     assert e.value.response["Error"]["Code"] == "OptInRequired"
+    # nor does AWS list what a zone offers before its group is opted in
+    assert ec2.describe_instance_type_offerings(LocationType="availability-zone", Filters=[
+        {"Name": "location", "Values": [WL_BOS]}])["InstanceTypeOfferings"] == []
     assert ec2.modify_availability_zone_group(GroupName="us-east-1-wl1", OptInStatus="opted-in")["Return"]
     status = ec2.describe_availability_zones(ZoneNames=[WL_BOS])["AvailabilityZones"][0]["OptInStatus"]
     assert status == "opting-in"  # the delay (0.5 s in tests) is not over yet

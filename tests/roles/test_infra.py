@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tarfile
 import urllib.request
 import uuid
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 from edgelab import kube as labkube
 
 pytestmark = pytest.mark.lab
@@ -32,11 +35,11 @@ BOS, NYC, MIA = "us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1", "us-east-1
 FAST_DELAYS = {"eks_create": 1.0, "eks_delete": 0.5, "asg_instance": 0.5, "optin": 0.5}
 
 
-def play(playbook, check=False, **extra):
+def play(playbook, check=False, env=None, **extra):
     cmd = [str(REPO / ".venv/bin/ansible-playbook"), str(PLAYBOOKS / playbook), "-e", json.dumps(extra)]
     if check:
         cmd += ["--check", "--diff"]
-    proc = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(cmd, cwd=REPO, env=env or ENV, capture_output=True, text=True, timeout=900)
     recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", proc.stdout)
     assert recap, proc.stdout[-3000:] + proc.stderr[-2000:]
     return {"changed": int(recap[2]), "failed": int(recap[3]), "out": proc.stdout + proc.stderr}
@@ -90,6 +93,26 @@ def test_type_not_offered_fails_first(name):
     r = play("infra_converge.yml", **base(name, [BOS, MIA], edge_instance_type="g4dn.2xlarge"))
     assert r["failed"] and f"not offered in {MIA}" in r["out"] and "edge_instance_type" in r["out"]
     assert vpcs_named(name) == []
+
+
+def test_fresh_account_opts_in_before_it_checks_offerings(name):
+    """AWS lists no instance types for a zone whose group is not opted in: on a fresh account (a private lab AWS,
+    nothing opted in) the type is checked right after the opt-in, before anything is created."""
+    from edgelab.aws.testing import lab_aws_server
+
+    with lab_aws_server() as server:
+        fresh = boto3.client("ec2", region_name="us-east-1", endpoint_url=server.url, aws_access_key_id="testing",
+                             aws_secret_access_key="testing")
+        assert fresh.describe_instance_type_offerings(LocationType="availability-zone", Filters=[
+            {"Name": "location", "Values": [MIA]}])["InstanceTypeOfferings"] == []
+        env = {**ENV, "EDGELAB_AWS_URL": server.url}
+        bad = play("infra_zone_optin.yml", env=env, zone_optin_zone_names=[MIA],
+                   zone_optin_instance_type="g4dn.2xlarge")
+        assert bad["failed"] and f"not offered in {MIA}" in bad["out"] and "checked there right after the opt-in" \
+            in bad["out"]
+        ok = play("infra_zone_optin.yml", env=env, zone_optin_zone_names=[MIA], zone_optin_instance_type="t3.xlarge")
+        assert not ok["failed"] and ok["changed"] == 0, ok["out"][-2000:]  # the group was opted in by the first run
+        assert [v for v in fresh.describe_vpcs()["Vpcs"] if not v.get("IsDefault")] == []  # nothing created
 
 
 def test_optin_disabled_fails_first(name):

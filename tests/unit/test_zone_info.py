@@ -16,6 +16,10 @@ def test_lists_wavelength_zones_even_when_not_opted_in(lab_only, run):
 
 
 def test_names_order_missing_and_offerings(lab_only, run):
+    before = run("zone_info", names=[MIA, BOS], instance_types=["*"])
+    for zone in before["zones"]:  # AWS lists offerings only for zones whose group is opted in
+        assert zone["offered_instance_types"] == [] or zone["opt_in_status"] == "opted-in", zone
+    run("zone_group", zone_names=[MIA, BOS], wait_timeout=30)
     r = run("zone_info", names=[MIA, "us-east-1-wl1-xxx-wlz-1", BOS], instance_types=["t3.xlarge", "g4dn.2xlarge"])
     assert [z["zone_name"] for z in r["zones"]] == [MIA, BOS]
     assert r["missing"] == ["us-east-1-wl1-xxx-wlz-1"]

@@ -9,7 +9,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend, Zone
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
-from moto.ec2.models.instance_types import INSTANCE_TYPE_OFFERINGS
+from moto.ec2.models.instance_types import INSTANCE_TYPE_OFFERINGS, InstanceTypeOfferingBackend
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.subnets import SubnetBackend
 from moto.ec2.responses import EC2Response
@@ -282,8 +282,22 @@ def instance_private_ip_address_list(self):
     return items
 
 
+_describe_offerings = InstanceTypeOfferingBackend.describe_instance_type_offerings
+
+
+def describe_instance_type_offerings(self, location_type=None, filters=None):
+    """AWS lists no offerings for a Wavelength zone whose group the account has not opted in to."""
+    offerings = _describe_offerings(self, location_type, filters)
+    hidden = set()
+    for zone in (z for zones in RegionsAndZonesBackend.zones.values() for z in zones):
+        if isinstance(zone, WavelengthZone) and zone.opt_in_status != "opted-in":
+            hidden |= {zone.name, zone.zone_id}
+    return [o for o in offerings if o.get("Location") not in hidden]
+
+
 def install() -> None:
     _install_zones()
+    InstanceTypeOfferingBackend.describe_instance_type_offerings = describe_instance_type_offerings
     EC2Response.describe_availability_zones = describe_availability_zones
     RegionsAndZonesBackend.describe_availability_zones = backend_describe_zones
     RegionsAndZonesBackend.get_zone_by_name = get_zone_by_name
