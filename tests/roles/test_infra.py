@@ -310,3 +310,29 @@ def test_nodegroup_one_zone_bad_then_good_model(name, artifacts, cleanup):
         "LatestVersionNumber"] == versions
     assert group_instances(name, [BOS])[BOS] == [instance]
     assert_absent(name, [BOS], deployment_ids(name, [BOS], [bad_instance, instance]))
+
+
+def test_zone_groups_of_either_layout_are_read_not_assumed(name):
+    """AWS's API reference shows a shared Wavelength group (us-east-1-wl1) and one group per zone: with per-zone
+    groups (a private lab AWS), opting in two zones opts in exactly their two groups."""
+    from edgelab.aws.testing import lab_aws_server
+
+    with lab_aws_server() as server:
+        http_json(f"{server.url}/_lab/config", "POST", {"zone_groups": "per-zone"})
+        try:
+            check_per_zone_groups(server)
+        finally:  # moto and the lab state are per process: later in-process servers expect the default layout
+            http_json(f"{server.url}/_lab/config", "POST", {"zone_groups": "shared"})
+
+
+def check_per_zone_groups(server):
+    fresh = boto3.client("ec2", region_name="us-east-1", endpoint_url=server.url, aws_access_key_id="testing",
+                         aws_secret_access_key="testing")
+    ok = play("infra_zone_optin.yml", env={**ENV, "EDGELAB_AWS_URL": server.url},
+              zone_optin_zone_names=[BOS, MIA], zone_optin_instance_type="t3.xlarge")
+    assert not ok["failed"], ok["out"][-3000:]
+    zones = {z["ZoneName"]: z for z in fresh.describe_availability_zones(AllAvailabilityZones=True, Filters=[
+        {"Name": "zone-type", "Values": ["wavelength-zone"]}, {"Name": "region-name", "Values": ["us-east-1"]}])[
+        "AvailabilityZones"]}
+    assert zones[BOS]["GroupName"] == BOS and zones[BOS]["OptInStatus"] == "opted-in"
+    assert zones[MIA]["OptInStatus"] == "opted-in" and zones[NYC]["OptInStatus"] == "not-opted-in"

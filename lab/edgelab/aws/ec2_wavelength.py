@@ -37,11 +37,16 @@ class WavelengthZone(Zone):
         super().__init__(f"{region}-wl1-{city}-wlz-1", region, f"{_SHORT[region]}-wl1-{city}-wlz1",
                          zone_type="wavelength-zone")
         self.zone_name = self.name  # moto serializes ZoneName from Zone.name by class name only
-        self.group_name = f"{region}-wl1"
         self.group_long_name = _LONG[region]
         self.network_border_group = self.name
         self.parent_zone_name, self.parent_zone_id = parent.name, parent.zone_id
         self.instance_types = types
+
+    @property
+    def group_name(self) -> str:
+        """AWS's API reference shows both layouts: one group per region's carrier (us-east-1-wl1) and one group per
+        zone (us-east-1-wl1-bos-wlz-1). The lab setting zone_groups picks one; the product must read it."""
+        return self.name if LAB.zone_groups == "per-zone" else f"{self.region_name}-wl1"
 
     @property
     def opt_in_status(self) -> str:

@@ -43,6 +43,7 @@ class LabState:
     # -- configuration -------------------------------------------------------------------------
     def reset_config(self) -> None:
         with self.lock:
+            self.zone_groups = os.environ.get("EDGELAB_ZONE_GROUPS", "shared")  # or per-zone (Wavelength groups)
             self.delays = dict(self.defaults["delays"])
             self.faults = dict(self.defaults["faults"])
             self.rng = random.Random(self.faults["seed"])  # noqa: S311 (fault dice, not crypto)
@@ -53,6 +54,9 @@ class LabState:
             unknown |= set(cfg.get("faults", {})) - set(DEFAULT_FAULTS)
             if unknown:
                 raise ValueError(f"unknown settings: {sorted(unknown)}")
+            if cfg.get("zone_groups", self.zone_groups) not in ("shared", "per-zone"):
+                raise ValueError("zone_groups must be shared or per-zone")
+            self.zone_groups = cfg.get("zone_groups", self.zone_groups)
             self.delays.update({k: float(v) for k, v in cfg.get("delays", {}).items()})
             self.faults.update(cfg.get("faults", {}))
             if "seed" in cfg.get("faults", {}):
@@ -60,7 +64,7 @@ class LabState:
             return self.snapshot()
 
     def snapshot(self) -> dict:
-        return {"delays": dict(self.delays), "faults": dict(self.faults),
+        return {"delays": dict(self.delays), "faults": dict(self.faults), "zone_groups": self.zone_groups,
                 "ecr_registry": self.ecr_registry, "kube_url": self.kube_url}
 
     def roll(self) -> float:
