@@ -270,7 +270,11 @@ def test_nodegroup_one_zone_bad_then_good_model(name, artifacts, cleanup):
     bucket, put = artifacts
     good = put(f"weights of {name}")
     bad = {**good, "artifact_sha256": "0" * 64}
-    args = base(name, [BOS], edge_artifact_bucket=bucket, edge_nodegroup_ready_delay=1)
+    # Artifacts under a customer managed key (given by alias): the node role may decrypt with it, through S3 only.
+    key = aws("kms").create_key(Description=name)["KeyMetadata"]["Arn"]
+    aws("kms").create_alias(AliasName=f"alias/{name}", TargetKeyId=key)
+    args = base(name, [BOS], edge_artifact_bucket=bucket, edge_nodegroup_ready_delay=1,
+                edge_artifact_encryption="aws:kms", edge_artifact_kms_key=f"alias/{name}")
     cleanup[name] = [BOS]
 
     check = play("infra_converge.yml", check=True, edge_nodegroup_models=[good], **args)
@@ -295,6 +299,9 @@ def test_nodegroup_one_zone_bad_then_good_model(name, artifacts, cleanup):
     assert ready["status"] == "True" and labels["edgeml.io/zone"] == labels["topology.kubernetes.io/zone"] == BOS
     assert labels["edgeml.io/deployment"] == name
     assert placed(instance, good) == f"weights of {name}"
+    policy = aws("iam").get_role_policy(RoleName=f"{name}-node", PolicyName="model-artifacts-read")["PolicyDocument"]
+    assert {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key],
+            "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}} in policy["Statement"]
 
     again = play("infra_converge.yml", edge_nodegroup_models=[good], **args)
     assert again["changed"] == 0 and again["failed"] == 0, again["out"][-4000:]
