@@ -25,9 +25,10 @@ options:
     elements: dict
     required: true
   default_node_port:
-    description: NodePort of a model without C(node_port) (C(endpoint_check_default_node_port)).
+    description: NodePort of a model without C(node_port) (C(endpoint_check_default_node_port), from
+      C(edge_default_node_port), its one source).
     type: int
-    default: 30007
+    required: true
 """
 
 EXAMPLES = r"""
@@ -61,7 +62,7 @@ def _port(value, what):
     return port
 
 
-def probe_targets(targets, models, default_node_port=30007):
+def probe_targets(targets, models, default_node_port):
     """[[target, model with node_port]] for every target and model."""
     list_of(targets, Mapping, "probe_targets", "the input (targets)")
     list_of(models, Mapping, "probe_targets", "models")

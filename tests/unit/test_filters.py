@@ -510,7 +510,7 @@ def test_probe_targets():  # as product(endpoint_check_models) with node_port | 
     pairs = probe_targets(TARGETS, models, 30007)
     assert pairs == [[t, {**m, "node_port": p}] for t in TARGETS
                      for m, p in zip(models, [30010, 30007, 30011], strict=True)]
-    assert probe_targets([], models) == []
+    assert probe_targets([], models, 30007) == []
     assert probe_targets(TARGETS[:1], [{"name": "m", "node_port": None}], "30008")[0][1]["node_port"] == 30008
 
 
@@ -521,11 +521,11 @@ def test_probe_targets():  # as product(endpoint_check_models) with node_port | 
     (lambda: carrier_targets([], {"instances": []}, [BOS]), "instances must be a list of dicts"),
     (lambda: carrier_targets([], [], [1]), "zones must be a list of strings"),
     (lambda: carrier_targets([{"zone": BOS}], [], [BOS]), "every node needs zone, instance_id and node_name"),
-    (lambda: probe_targets({}, []), r"the input \(targets\) must be a list of dicts"),
-    (lambda: probe_targets([], ["m1"]), "models must be a list of dicts"),
-    (lambda: probe_targets([], [{"node_port": 1}]), "every model needs a name"),
-    (lambda: probe_targets([], [{"name": "m", "node_port": "http"}]), "m's node_port must be a port number"),
-    (lambda: probe_targets([], [{"name": "m", "node_port": 70000}]), "m's node_port must be a port number"),
+    (lambda: probe_targets({}, [], 30007), r"the input \(targets\) must be a list of dicts"),
+    (lambda: probe_targets([], ["m1"], 30007), "models must be a list of dicts"),
+    (lambda: probe_targets([], [{"node_port": 1}], 30007), "every model needs a name"),
+    (lambda: probe_targets([], [{"name": "m", "node_port": "http"}], 30007), "m's node_port must be a port number"),
+    (lambda: probe_targets([], [{"name": "m", "node_port": 70000}], 30007), "m's node_port must be a port number"),
     (lambda: probe_targets([], [], default_node_port=None), "default_node_port must be a port number"),
     (lambda: probe_targets([], [], default_node_port=True), "default_node_port must be a port number"),
 ])
