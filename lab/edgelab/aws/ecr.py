@@ -1,5 +1,9 @@
 """ECR: repositoryUri and auth token point at the lab registry, which is the data plane: DescribeImages,
-ListImages and BatchGetImage read its /v2/ API, so an image copied there with skopeo shows up in ECR."""
+ListImages and BatchGetImage read its /v2/ API, so an image copied there with skopeo shows up in ECR.
+
+As AWS, also: DescribeRepositories pages (at most 100 repositories without maxResults, nextToken), and repository
+tags have AWS's limits (TagResource and CreateRepository: key 1-128, value at most 256 characters, at most 50 tags).
+"""
 
 import base64
 import hashlib
@@ -9,8 +13,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import requests
+from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
-from moto.ecr.exceptions import RepositoryNotEmptyException
+from moto.ecr.exceptions import InvalidParameterException, RepositoryNotEmptyException
 from moto.ecr.models import ECRBackend, Image, Repository
 from moto.ecr.responses import ECRResponse
 
@@ -112,6 +117,74 @@ def delete_repository(self, repository_name, registry_id=None, force=False):
     return _delete_repository(self, repository_name, registry_id, force)
 
 
+class InvalidTagParameterException(ServiceException):
+    code = "InvalidTagParameterException"
+    message = ("An invalid parameter has been specified. Tag keys can have a maximum character length of 128 "
+               "characters, and tag values can have a maximum length of 256 characters.")
+
+
+class TooManyTagsException(ServiceException):
+    code = "TooManyTagsException"
+    message = ("The list of tags on the repository is over the limit. The maximum number of tags that can be applied "
+               "to a repository is 50.")
+
+
+def _check_tags(current: list, tags: list) -> None:
+    for tag in tags or []:
+        if not 1 <= len(tag.get("Key") or "") <= 128 or len(tag.get("Value") or "") > 256:
+            raise InvalidTagParameterException()
+    if len({t["Key"] for t in (current or []) + (tags or [])}) > 50:
+        raise TooManyTagsException()
+
+
+_tag_resource = ECRBackend.tag_resource
+_create_repository = ECRBackend.create_repository
+
+
+def tag_resource(self, arn, tags):
+    resource = self._parse_resource_arn(arn)
+    repo = self._get_repository(resource.repo_name, resource.account_id)
+    _check_tags(self.tagger.list_tags_for_resource(repo.arn)["tags"], tags)
+    return _tag_resource(self, arn, tags)
+
+
+def create_repository(self, *args, **kwargs):
+    _check_tags([], kwargs.get("tags"))
+    return _create_repository(self, *args, **kwargs)
+
+
+_PAGE = 100  # what AWS returns without maxResults
+
+
+def describe_repositories(self) -> ActionResult:
+    """Pages as AWS: maxResults 1-1000 (default 100), nextToken; neither with repositoryNames. Pages are in name
+    order (the lab's choice: AWS documents no order); the token is the last name returned, so deleting
+    repositories between pages skips none of the others."""
+    names, token, size = (self._get_param(k) for k in ("repositoryNames", "nextToken", "maxResults"))
+    if names and (token or size is not None):
+        raise InvalidParameterException("Invalid parameter: nextToken and maxResults cannot be used with "
+                                        "repositoryNames")
+    repositories = self.ecr_backend.describe_repositories(repository_names=names,
+                                                          registry_id=self._get_param("registryId"))
+    if names:
+        return ActionResult({"repositories": repositories, "failures": []})
+    size = _PAGE if size is None else int(size)
+    if not 1 <= size <= 1000:
+        raise InvalidParameterException("Invalid parameter at 'maxResults' failed to satisfy constraint: "
+                                        "'Member must have value between 1 and 1000'")
+    repositories = sorted(repositories, key=lambda r: r.name)
+    if token:
+        try:
+            after = base64.b64decode(token, altchars=b"-_", validate=True).decode()
+        except ValueError:
+            raise InvalidParameterException("Invalid parameter at 'nextToken': invalid token") from None
+        repositories = [r for r in repositories if r.name > after]
+    result = {"repositories": repositories[:size]}
+    if len(repositories) > size:
+        result["nextToken"] = base64.urlsafe_b64encode(repositories[size - 1].name.encode()).decode()
+    return ActionResult(result)
+
+
 def get_authorization_token(self) -> ActionResult:
     ids = self._get_param("registryIds") or [self.current_account]
     token = base64.b64encode(f"AWS:{uuid.uuid4().hex}".encode()).decode()
@@ -127,4 +200,7 @@ def install() -> None:
     for name in ("describe_images", "list_images", "batch_get_image", "batch_delete_image"):
         setattr(ECRBackend, name, _synced(getattr(ECRBackend, name)))
     ECRBackend.delete_repository = delete_repository
+    ECRBackend.tag_resource = tag_resource
+    ECRBackend.create_repository = create_repository
+    ECRResponse.describe_repositories = describe_repositories
     ECRResponse.get_authorization_token = get_authorization_token
