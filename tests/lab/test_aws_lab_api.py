@@ -32,6 +32,7 @@ def test_health_and_config(lab_aws):
     ("eks", lambda c: c.list_clusters(), "ThrottlingException"),
     ("ec2", lambda c: c.describe_vpcs(), "RequestLimitExceeded"),
     ("autoscaling", lambda c: c.describe_auto_scaling_groups(), "Throttling"),
+    ("route53", lambda c: c.list_hosted_zones(), "Throttling"),
 ])
 def test_throttling_without_retries(lab_aws, faults, service, call, code):
     faults(throttle_rate=1.0)
@@ -92,6 +93,24 @@ def test_resources_and_reset(lab_aws):
     ec2.create_vpc(CidrBlock="10.9.0.0/16")
     lab_api(lab_aws, "POST", "reset")
     assert not any(lab_api(lab_aws, "GET", "resources").values())
+
+
+def test_hosted_zone_edge_lab_is_seeded_again_after_a_reset(lab_aws):
+    """The user's domain as the lab has it: a public hosted zone edge.lab; its records are listed as resources."""
+    route53 = client(lab_aws, "route53")
+
+    def zones():
+        return [(z["Name"], z["Config"]["PrivateZone"]) for z in route53.list_hosted_zones()["HostedZones"]
+                if z["Name"] == "edge.lab."]
+
+    assert zones() == [("edge.lab.", False)]
+    [zone] = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == "edge.lab."]
+    route53.change_resource_record_sets(HostedZoneId=zone["Id"], ChangeBatch={"Changes": [{
+        "Action": "UPSERT", "ResourceRecordSet": {"Name": "m.edge.lab", "Type": "A", "TTL": 60,
+                                                  "ResourceRecords": [{"Value": "127.0.1.254"}]}}]})
+    assert lab_api(lab_aws, "GET", "resources")["route53_records"] == ["m.edge.lab. A"]
+    lab_api(lab_aws, "POST", "reset")
+    assert zones() == [("edge.lab.", False)] and lab_api(lab_aws, "GET", "resources")["route53_records"] == []
 
 
 def test_aws_env_points_boto3_at_the_lab(aws_env, lab_aws):

@@ -39,6 +39,19 @@ PLAYBOOKS = Path(__file__).parent / "playbooks"
 # Other lab tests run edge nodes in the same zone at the same time: this test's node carries its own zone label
 # (model_deploy_zone_label_key), so that its pods land only there, where the model directory was prepared.
 TEST_ZONE_LABEL = "labtest.edgeml.io/zone"
+DNS_ZONE = "edge.lab"  # the lab's public hosted zone; inventories/lab sets edge_dns_zone to it
+
+
+def dns_records(aws, owner: str) -> dict:
+    """{(name, type): [values]} of the records in the lab's hosted zone that carry the deployment's TXT mark."""
+    route53 = aws("route53")
+    [zone] = [z["Id"] for z in route53.list_hosted_zones_by_name(DNSName=DNS_ZONE)["HostedZones"]
+              if z["Name"] == f"{DNS_ZONE}."]
+    found = route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone).build_full_result()
+    sets = found["ResourceRecordSets"]
+    names = {s["Name"] for s in sets if s["Type"] == "TXT"
+             and {"Value": f'"edgeml:deployment={owner}"'} in s["ResourceRecords"]}
+    return {(s["Name"], s["Type"]): [r["Value"] for r in s["ResourceRecords"]] for s in sets if s["Name"] in names}
 
 STUB_SERVER = r'''
 import json, os
@@ -166,7 +179,7 @@ def test_deploy_and_check_endpoints(lab, aws, kube, node_group, stub_image, tmp_
     try:
         proc, changed, elapsed = run_playbook(tmp_path, "deploy_model", deploy_vars)
         assert proc.returncode == 0, proc.stdout[-4000:]
-        assert changed == 2  # the objects, and the zone's stable address
+        assert changed == 3  # the objects, the zone's stable address and its DNS name
         status = kube.get(deployment)["status"]
         assert status["availableReplicas"] == status["updatedReplicas"] == 1  # the wait waited for the agent
         print(f"cold deploy {elapsed:.1f} s")
@@ -186,6 +199,10 @@ def test_deploy_and_check_endpoints(lab, aws, kube, node_group, stub_image, tmp_
                                                           "Values": [common["edge_name"]]}])["Addresses"]
         assert [(a["CarrierIp"], a["InstanceId"]) for a in address] == [(zone["address"], instance_id)]
         assert zone["address"] == row["carrier_ip"] and zone["checks_passed"] is True
+        # The zone's DNS name per model resolves to the zone's stable address, marked as the deployment's.
+        name = f"{model}.{ZONE}.{DNS_ZONE}."
+        assert dns_records(aws, common["edge_name"]) == {
+            (name, "A"): [zone["address"]], (name, "TXT"): [f'"edgeml:deployment={common["edge_name"]}"']}
         assert zone["probed_from"] == "host lab-device (127.0.2.10)"
         assert re.search(rf"{ZONE}\s+stable\s+{re.escape(zone['address'])}\s+{NODE_PORT}\s+{model}\s+[\d.]+\s+"
                          rf"[\d.]+\s+ok", proc.stdout), proc.stdout[-3000:]
@@ -208,7 +225,8 @@ def test_deploy_and_check_endpoints(lab, aws, kube, node_group, stub_image, tmp_
         # Teardown entry point (as teardown.yml calls it): objects and Namespace gone, the pod stopped.
         teardown = {"edge_name": common["edge_name"], "model_deploy_k8s_auth": k8s_auth}
         proc, changed, elapsed = run_playbook(tmp_path, "deploy_absent", teardown)
-        assert proc.returncode == 0 and changed == 3, proc.stdout[-4000:]  # objects, Namespace, address
+        assert proc.returncode == 0 and changed == 4, proc.stdout[-4000:]  # objects, Namespace, DNS name, address
+        assert dns_records(aws, common["edge_name"]) == {}
         assert aws("ec2").describe_addresses(Filters=[{"Name": "tag:edgeml:deployment",
                                                        "Values": [common["edge_name"]]}])["Addresses"] == []
         assert kube.get(deployment) is None and kube.get(f"/api/v1/namespaces/{namespace}") is None

@@ -1,8 +1,9 @@
 """Fault injection: a rate of throttling and 5xx answers, plus latency, in each protocol's own error shape.
 
 Codes are the ones AWS really sends, so botocore classifies them as it would in AWS:
-EC2 RequestLimitExceeded, other query APIs (autoscaling, IAM, STS) Throttling, JSON and REST-JSON APIs
-(ECR, SSM, EKS) ThrottlingException, S3 503 SlowDown. All are retried by botocore's standard/adaptive modes.
+EC2 RequestLimitExceeded, other query APIs (autoscaling, IAM, STS) and Route 53 (REST-XML with the query APIs'
+ErrorResponse shape) Throttling, JSON and REST-JSON APIs (ECR, SSM, EKS) ThrottlingException, S3 503 SlowDown.
+All are retried by botocore's standard/adaptive modes.
 """
 
 import json
@@ -26,6 +27,8 @@ def _protocol(environ: dict, service: str) -> str:
         return "ec2"
     if service == "s3":
         return "rest-xml"
+    if service == "route53":  # REST-XML, but errors come as <ErrorResponse><Error><Type/><Code/>..., as query APIs'
+        return "query"
     if environ.get("HTTP_X_AMZ_TARGET"):
         return "json"
     if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):

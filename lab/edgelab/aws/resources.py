@@ -1,13 +1,14 @@
 """What exists, per service, for GET /_lab/resources (tests assert teardown left nothing).
 
-Lab-seeded things (default VPC/subnets, AWS managed policies, the JumpStart content bucket, EKS AMIs) are
-not listed."""
+Lab-seeded things (default VPC/subnets, AWS managed policies, the JumpStart content bucket, EKS AMIs, the hosted
+zone edge.lab) are not listed; records in hosted zones are, but not a zone's own SOA and NS records."""
 
 from moto.autoscaling.models import autoscaling_backends
 from moto.ec2.models import ec2_backends
 from moto.ecr.models import ecr_backends
 from moto.eks.models import eks_backends
 from moto.iam.models import iam_backends
+from moto.route53.models import route53_backends
 from moto.s3.models import s3_backends
 
 from edgelab import config
@@ -50,6 +51,9 @@ def summary() -> dict:
                                  if ":aws:policy/" not in p.arn) if iam else []
     s3 = dict(_regions(s3_backends)).get("aws")
     out["s3_buckets"] = sorted(b for b in (s3.buckets if s3 else {}) if b != config.JUMPSTART_CONTENT_BUCKET)
+    route53 = dict(_regions(route53_backends)).get("aws")
+    out["route53_records"] = sorted(f"{r.name} {r.type}" for z in (route53.zones.values() if route53 else [])
+                                    for r in z.rrsets if not (r.type in ("SOA", "NS") and r.name == z.name))
     # Drop empty regions so that "nothing left" is simply {} / [].
     return {k: ({r: ids for r, ids in v.items() if ids} if isinstance(v, dict) else v) for k, v in out.items()}
 
