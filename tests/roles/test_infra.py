@@ -31,6 +31,7 @@ AWS_URL = os.environ.get("EDGELAB_AWS_URL", "http://127.0.0.1:4566")
 ENV = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "EDGELAB_AWS_URL": AWS_URL,
        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
 BOS, NYC, MIA = "us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1", "us-east-1-wl1-mia-wlz-1"
+LAS = "us-west-2-wl1-las-wlz-1"
 # Short lab delays: the wait logic still runs (CREATING, Pending), only faster. Restored after the module.
 FAST_DELAYS = {"eks_create": 1.0, "eks_delete": 0.5, "asg_instance": 0.5, "optin": 0.5}
 
@@ -96,21 +97,23 @@ def test_type_not_offered_fails_first(name):
 
 
 def test_fresh_account_opts_in_before_it_checks_offerings(name):
-    """AWS lists no instance types for a zone whose group is not opted in: on a fresh account (a private lab AWS,
-    nothing opted in) the type is checked right after the opt-in, before anything is created."""
+    """AWS lists no instance types for a zone whose group is not opted in: on a fresh account the type is checked
+    right after the opt-in, before anything is created. A private lab AWS; moto's state is per process and the
+    in-process lab AWS of earlier role tests opted in us-east-1's group, so this uses us-west-2's (never opted in)."""
     from edgelab.aws.testing import lab_aws_server
 
     with lab_aws_server() as server:
-        fresh = boto3.client("ec2", region_name="us-east-1", endpoint_url=server.url, aws_access_key_id="testing",
+        fresh = boto3.client("ec2", region_name="us-west-2", endpoint_url=server.url, aws_access_key_id="testing",
                              aws_secret_access_key="testing")
         assert fresh.describe_instance_type_offerings(LocationType="availability-zone", Filters=[
-            {"Name": "location", "Values": [MIA]}])["InstanceTypeOfferings"] == []
+            {"Name": "location", "Values": [LAS]}])["InstanceTypeOfferings"] == []
         env = {**ENV, "EDGELAB_AWS_URL": server.url}
-        bad = play("infra_zone_optin.yml", env=env, zone_optin_zone_names=[MIA],
+        bad = play("infra_zone_optin.yml", env=env, lab_region="us-west-2", zone_optin_zone_names=[LAS],
                    zone_optin_instance_type="g4dn.2xlarge")
-        assert bad["failed"] and f"not offered in {MIA}" in bad["out"] and "checked there right after the opt-in" \
+        assert bad["failed"] and f"not offered in {LAS}" in bad["out"] and "checked there right after the opt-in" \
             in bad["out"]
-        ok = play("infra_zone_optin.yml", env=env, zone_optin_zone_names=[MIA], zone_optin_instance_type="t3.xlarge")
+        ok = play("infra_zone_optin.yml", env=env, lab_region="us-west-2", zone_optin_zone_names=[LAS],
+                  zone_optin_instance_type="t3.xlarge")
         assert not ok["failed"] and ok["changed"] == 0, ok["out"][-2000:]  # the group was opted in by the first run
         assert [v for v in fresh.describe_vpcs()["Vpcs"] if not v.get("IsDefault")] == []  # nothing created
 
