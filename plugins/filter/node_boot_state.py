@@ -11,8 +11,11 @@ description:
   - Pairs the current instances of the per-zone auto scaling groups (named C(<name prefix>-<zone>)) with their
     Kubernetes Nodes (by the instance id at the end of C(spec.providerID)). Instances whose lifecycle state starts
     with C(Terminat) and instances without a Node are left out; an old Node of a replaced instance does not count.
-  - A Node is ready when its C(Ready) condition has status V(True). A Node whose C(Ready) condition has reason
-    V(UserDataFailed) failed to boot (its user data could not fetch or verify the model).
+  - A Node is ready when its C(Ready) condition has status V(True) and it does not carry the O(pending_taint).
+  - A Node that carries the O(pending_taint) failed to place its models. On AL2023 the node joins even when its user
+    data failed (C(nodeadm-run) is ordered after cloud-init's final stage but does not require it), so the node is
+    registered with that taint and only the user data's last step, after every model is in place, registers it
+    without; such a Node never receives the models' pods.
 positional: _input, groups, zones, name_prefix, nodes_per_zone
 options:
   _input:
@@ -38,6 +41,10 @@ options:
     description: Ready nodes a zone needs to count as ready (C(edge_nodegroup_nodes_per_zone)).
     type: int
     required: true
+  pending_taint:
+    description: Key of the taint a node is registered with until its models are in place.
+    type: str
+    default: edgeml.io/models-pending
 """
 
 EXAMPLES = r"""
@@ -63,7 +70,7 @@ _value:
         node_name: {description: Kubernetes Node name., type: str}
         ready: {description: Whether the Node is Ready., type: bool}
     failed:
-      description: Nodes whose user data failed - C(zone), C(instance_id) and C(message) (of the Ready condition).
+      description: Nodes registered with the O(pending_taint) - C(zone), C(instance_id) and C(node_name).
       type: list
       elements: dict
     ready_zones:
@@ -86,7 +93,10 @@ def _dig(obj, *keys, default=None):
     return obj
 
 
-def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone):
+PENDING_TAINT = "edgeml.io/models-pending"
+
+
+def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone, pending_taint=PENDING_TAINT):
     """{nodes, failed, ready_zones} of the groups' current instances."""
     list_of(nodes, Mapping, "node_boot_state", "the input (Node resources)")
     list_of(groups, Mapping, "node_boot_state", "groups")
@@ -114,14 +124,15 @@ def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone):
                 node = by_id[instance_id]
                 cond = next((c for c in _dig(node, "status", "conditions", default=[])
                              if isinstance(c, Mapping) and c.get("type") == "Ready"), {})
-                is_ready = cond.get("status") == "True"
-                state["nodes"].append({"zone": zone, "instance_id": instance_id,
-                                       "node_name": _dig(node, "metadata", "name"), "ready": is_ready})
+                pending = any(isinstance(t, Mapping) and t.get("key") == pending_taint
+                              for t in _dig(node, "spec", "taints", default=[]))
+                is_ready = cond.get("status") == "True" and not pending
+                name = _dig(node, "metadata", "name")
+                state["nodes"].append({"zone": zone, "instance_id": instance_id, "node_name": name, "ready": is_ready})
                 if is_ready:
                     ready.append(instance_id)
-                elif cond.get("reason") == "UserDataFailed":
-                    state["failed"].append({"zone": zone, "instance_id": instance_id,
-                                            "message": cond.get("message", "")})
+                elif pending:
+                    state["failed"].append({"zone": zone, "instance_id": instance_id, "node_name": name})
         if len(ready) >= needed:
             state["ready_zones"].append(zone)
     return state

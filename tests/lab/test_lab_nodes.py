@@ -55,14 +55,28 @@ def test_user_data_runs_before_node_is_ready(aws, kube, node_group, s3_object):
     assert containers(f"edgelab.instance={instance_id}") == [f"edgelab-node-{instance_id}"]
 
 
-def test_failed_user_data_gives_a_not_ready_node(kube, node_group):
+PENDING_NODECONFIG = NODECONFIG.format(pool="fail").replace(
+    "      - --register-with-taints=edgeml/dedicated=fail:NoSchedule\n", "") + """    config:
+      registerWithTaints: [{key: edgeml.io/models-pending, value: "true", effect: NoSchedule}]
+"""
+
+
+def test_failed_user_data_still_joins_with_its_taints(kube, aws, node_group):
+    # As on AL2023: nodeadm-run does not require cloud-final, so a failed shell part does not stop the join; the later
+    # parts still run (cloud-init's scripts_user), and the taints are the NodeConfig's kubelet.config unless a
+    # drop-in in /etc/kubernetes/kubelet/config.json.d replaces them (the second part writes one without taints).
+    # The console output (GetConsoleOutput) says what failed.
     script = "#!/bin/bash\necho fetching model\necho 'no such object' >&2\nexit 7\n"
-    _, (instance_id,) = node_group(mime_user_data(script, nodeconfig=NODECONFIG.format(pool="fail")))
+    other = ("#!/bin/bash\nmkdir -p /etc/kubernetes/kubelet/config.json.d\n"
+             "echo '{\"kind\": \"KubeletConfiguration\", \"maxPods\": 20}' "
+             "> /etc/kubernetes/kubelet/config.json.d/50-other.conf\necho second part ran\n")
+    _, (instance_id,) = node_group(mime_user_data(script, other, nodeconfig=PENDING_NODECONFIG))
     node = wait_for(lambda: kube.node(instance_id), 60, what="Node registered")
-    ready = node["status"]["conditions"][0]
-    assert ready["status"] == "False"
-    assert ready["reason"] == "UserDataFailed"
-    assert "exited 7" in ready["message"] and "no such object" in ready["message"]
+    assert ready_status(node) == "True"
+    assert node["spec"]["taints"] == [{"key": "edgeml.io/models-pending", "value": "true", "effect": "NoSchedule"}]
+    console = aws("ec2").get_console_output(InstanceId=instance_id)["Output"]
+    assert "no such object" in console and "second part ran" in console
+    assert "Failed running /var/lib/cloud/instance/scripts/part-001 [7]" in console
 
 
 def test_invalid_nodeconfig_gives_a_not_ready_node(kube, node_group):

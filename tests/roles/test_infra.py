@@ -255,11 +255,12 @@ def group_instances(name, zones):
 
 
 def node_ready(instance_id):
-    """The Ready condition of the instance's Node in the cluster (as the lab's admin: TLS with the lab CA)."""
+    """The Ready condition, labels and taint keys of the instance's Node (as the lab's admin: TLS with the lab CA)."""
     with labkube.admin_urlopen(f"{labkube.config.KUBE_URL}/api/v1/nodes") as reply:
         nodes = json.loads(reply.read())["items"]
     node = next(n for n in nodes if n["spec"].get("providerID", "").endswith(f"/{instance_id}"))
-    return next(c for c in node["status"]["conditions"] if c["type"] == "Ready"), node["metadata"]["labels"]
+    return (next(c for c in node["status"]["conditions"] if c["type"] == "Ready"), node["metadata"]["labels"],
+            [t["key"] for t in node["spec"].get("taints") or []])
 
 
 def placed(instance_id, model):
@@ -286,20 +287,25 @@ def test_nodegroup_one_zone_bad_then_good_model(name, artifacts, cleanup):
     assert aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{name}-{BOS}"])[
         "AutoScalingGroups"] == []
 
-    # A wrong sha256: the user data fails loudly, the Node is not Ready and the play stops with the reason.
+    # A wrong sha256: the user data fails loudly; the node joins (AL2023) but keeps the pending taint, so it gets no
+    # model pods, and the play stops naming the node and zone with the reason read from the node's console output.
     broken = play("infra_converge.yml", edge_nodegroup_models=[bad], **args)
-    assert broken["failed"] and "sha256 mismatch" in broken["out"] and "edge_nodegroup_models" in broken["out"]
     [bad_instance] = group_instances(name, [BOS])[BOS]
-    ready, _ = node_ready(bad_instance)
-    assert ready["status"] == "False" and ready["reason"] == "UserDataFailed" and "sha256 mismatch" in ready["message"]
+    assert broken["failed"] and "edge_nodegroup_models" in broken["out"], broken["out"][-4000:]
+    assert re.search(rf"node \S+ \(instance {bad_instance}, zone {BOS}\) joined with the edgeml.io/models-pending "
+                     r"taint, its models are not in place; console: edgeml: model placement failed: \S+: sha256 "
+                     "mismatch", broken["out"]), broken["out"][-4000:]
+    ready, _, taints = node_ready(bad_instance)
+    assert ready["status"] == "True" and taints == ["edgeml.io/models-pending"]
 
     # The right sha256: a new template version rolls the node; the new one is Ready with the model in place.
     fixed = play("infra_converge.yml", edge_nodegroup_models=[good], **args)
     assert fixed["failed"] == 0, fixed["out"][-4000:]
     [instance] = group_instances(name, [BOS])[BOS]
     assert instance != bad_instance
-    ready, labels = node_ready(instance)
-    assert ready["status"] == "True" and labels["edgeml.io/zone"] == labels["topology.kubernetes.io/zone"] == BOS
+    ready, labels, taints = node_ready(instance)
+    assert ready["status"] == "True" and taints == []  # the user data's last step registered it without the taint
+    assert labels["edgeml.io/zone"] == labels["topology.kubernetes.io/zone"] == BOS
     assert labels["edgeml.io/deployment"] == name
     assert placed(instance, good) == f"weights of {name}"
     policy = aws("iam").get_role_policy(RoleName=f"{name}-node", PolicyName="model-artifacts-read")["PolicyDocument"]

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.edgeml.wavelength.plugins.filter.boot_failure_report import boot_failure_report
 from ansible_collections.edgeml.wavelength.plugins.filter.carrier_targets import carrier_targets
 from ansible_collections.edgeml.wavelength.plugins.filter.cidr_errors import cidr_errors
 from ansible_collections.edgeml.wavelength.plugins.filter.endpoint_report import endpoint_report
 from ansible_collections.edgeml.wavelength.plugins.filter.endpoint_table import endpoint_table
 from ansible_collections.edgeml.wavelength.plugins.filter.export_models import export_models
+from ansible_collections.edgeml.wavelength.plugins.filter.kubelet_taints import kubelet_taints
 from ansible_collections.edgeml.wavelength.plugins.filter.node_boot_state import node_boot_state
 from ansible_collections.edgeml.wavelength.plugins.filter.probe_targets import probe_targets
 from ansible_collections.edgeml.wavelength.plugins.filter.ready_zone_nodes import ready_zone_nodes
@@ -351,9 +353,11 @@ def test_cidr_errors_wrong_input_types(args, kwargs, message):
 
 # --- node_boot_state and stale_zones (edge_nodegroup) ------------------------------------------------------------
 
-def node(name, zone, instance_id, status="True", reason=None, message=None, provider=None, conditions=True):
+def node(name, zone, instance_id, status="True", reason=None, message=None, provider=None, conditions=True,
+         taints=None):
     obj = {"metadata": {"name": name}, "status": {},
-           "spec": {"providerID": f"aws:///{zone}/{instance_id}" if provider is None else provider}}
+           "spec": {"providerID": f"aws:///{zone}/{instance_id}" if provider is None else provider,
+                    **({"taints": taints} if taints else {})}}
     if conditions:
         ready = {"type": "Ready", "status": status, **({"reason": reason} if reason else {}),
                  **({"message": message} if message else {})}
@@ -368,7 +372,7 @@ def instance(instance_id, state="InService", version="2", template=True):
 
 NODES = [
     node("n-bos-b", BOS, "i-0b"), node("n-bos-a", BOS, "i-0a"),
-    node("n-nyc-1", NYC, "i-1a", status="False", reason="UserDataFailed", message="sha256 mismatch"),
+    node("n-nyc-1", NYC, "i-1a", taints=[{"key": "edgeml.io/models-pending", "effect": "NoSchedule"}]),
     node("n-nyc-2", NYC, "i-1b", status="Unknown", reason="KubeletNotReady"),
     node("n-mia-1", MIA, "i-2a"), node("n-old", BOS, "i-0old"),
     node("n-noprov", BOS, "", provider=""), {"metadata": {"name": "bare"}},
@@ -398,7 +402,7 @@ BOOT_NODES = [  # as the Jinja
 @pytest.mark.parametrize(("per_zone", "ready_zones"), [(1, [BOS, MIA]), ("2", [BOS]), (0, [BOS, NYC, MIA])])
 def test_node_boot_state(per_zone, ready_zones):  # as the Jinja
     assert node_boot_state(NODES, GROUPS, [BOS, NYC, MIA], PREFIX, per_zone) == {
-        "nodes": BOOT_NODES, "failed": [{"zone": NYC, "instance_id": "i-1a", "message": "sha256 mismatch"}],
+        "nodes": BOOT_NODES, "failed": [{"zone": NYC, "instance_id": "i-1a", "node_name": "n-nyc-1"}],
         "ready_zones": ready_zones}
 
 
@@ -407,10 +411,53 @@ def test_node_boot_state_before_any_node():
     assert node_boot_state(NODES, [], [BOS], PREFIX, 1) == {"nodes": [], "failed": [], "ready_zones": []}
 
 
-def test_node_boot_state_failure_without_message():
-    nodes = [node("n", BOS, "i-0a", status="False", reason="UserDataFailed")]
-    assert node_boot_state(nodes, GROUPS, [BOS], PREFIX, 1)["failed"] == [
-        {"zone": BOS, "instance_id": "i-0a", "message": ""}]
+def test_node_boot_state_pending_taint():
+    # The taint decides, whatever the Ready condition says; a node with other taints is ready; the key is a parameter.
+    pending = [{"key": "edgeml.io/models-pending", "value": "true", "effect": "NoSchedule"}]
+    nodes = [node("n-a", BOS, "i-0a", status="False", reason="KubeletNotReady", taints=pending),
+             node("n-b", BOS, "i-0b", taints=[{"key": "dedicated", "effect": "NoSchedule"}])]
+    state = node_boot_state(nodes, GROUPS, [BOS], PREFIX, 1)
+    assert state["failed"] == [{"zone": BOS, "instance_id": "i-0a", "node_name": "n-a"}]
+    assert state["ready_zones"] == [BOS] and [n["ready"] for n in state["nodes"]] == [False, True]
+    other = node_boot_state(nodes, GROUPS, [BOS], PREFIX, 2, pending_taint="dedicated")
+    assert other["failed"] == [{"zone": BOS, "instance_id": "i-0b", "node_name": "n-b"}]
+    assert other["ready_zones"] == []
+
+
+def test_boot_failure_report():
+    failed = [{"zone": BOS, "instance_id": "i-0a", "node_name": "n-a"},
+              {"zone": NYC, "instance_id": "i-1a", "node_name": "n-b"},
+              {"zone": MIA, "instance_id": "i-2a", "node_name": "n-c"}]
+    consoles = [{"instance_id": "i-0a", "matches": ["edgeml: model placement failed: m: sha256 mismatch", "x"],
+                 "tail": ["last"]},
+                {"instance_id": "i-1a", "matches": [], "tail": ["booting", "last line"]}]
+    assert boot_failure_report(failed, consoles).splitlines() == [
+        f"node n-a (instance i-0a, zone {BOS}) joined with the edgeml.io/models-pending taint, its models are not in "
+        "place; console: edgeml: model placement failed: m: sha256 mismatch | x",
+        f"node n-b (instance i-1a, zone {NYC}) joined with the edgeml.io/models-pending taint, its models are not in "
+        "place; console: booting | last line",
+        f"node n-c (instance i-2a, zone {MIA}) joined with the edgeml.io/models-pending taint, its models are not in "
+        "place; console: no console output yet"]
+    assert boot_failure_report([], []) == ""
+    with pytest.raises(AnsibleFilterError, match="consoles must be a list of dicts"):
+        boot_failure_report(failed, {"i-0a": {}})
+
+
+@pytest.mark.parametrize(("taints", "expected"), [
+    ([], []),
+    (["dedicated=edge:NoSchedule", "example.com/gpu:NoExecute", "a=b:PreferNoSchedule"],
+     [{"key": "dedicated", "value": "edge", "effect": "NoSchedule"},
+      {"key": "example.com/gpu", "effect": "NoExecute"}, {"key": "a", "value": "b", "effect": "PreferNoSchedule"}]),
+])
+def test_kubelet_taints(taints, expected):
+    assert kubelet_taints(taints, "edge_nodegroup_taints") == expected
+
+
+@pytest.mark.parametrize("bad", ["dedicated=edge", "dedicated=edge:Never", "=x:NoSchedule", "a b:NoSchedule",
+                                 "k=v w:NoExecute", ":NoSchedule"])
+def test_kubelet_taints_refuses(bad):
+    with pytest.raises(AnsibleFilterError, match=r"edge_nodegroup_taints: .* is not a taint: write key\[=value\]"):
+        kubelet_taints([bad], "edge_nodegroup_taints")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -21,6 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from edgelab import config
 from edgelab.awsclient import client
 from edgelab.dockerctl import docker
@@ -34,6 +36,7 @@ from edgelab.nodes.proxy import NodePortProxy
 log = logging.getLogger("edgelab.agent")
 HEARTBEAT = config.STATE_DIR / "run" / "agent.heartbeat"
 INSTANCE_LABEL = "edgelab.lab/instance-id"  # on Nodes and Pods the agent manages
+KUBELET_DROP_INS = "/etc/kubernetes/kubelet/config.json.d"  # kubelet --config-dir (nodeadm, Kubernetes 1.29+)
 CLOUD_DIR = "/var/lib/cloud/instance"  # where cloud-init keeps the user-data parts on a real instance
 RESTART_BACKOFF = 5.0
 
@@ -143,7 +146,7 @@ class Agent:
     def boot(self, inst: Instance) -> None:
         """Start the node container and run the user data's shell parts; record the outcome in boot.json."""
         disk, name = node_dir(inst.id), node_container(inst.id)
-        for sub in ("var-lib-edgeml", "etc-edgeml", "cloud/scripts"):
+        for sub in ("var-lib-edgeml", "etc-edgeml", "cloud/scripts", "kubelet-config.d"):
             (disk / sub).mkdir(parents=True, exist_ok=True)
         (disk / "boot.json").unlink(missing_ok=True)
         docker("rm", "-f", name, check=False)
@@ -153,13 +156,17 @@ class Agent:
                "--label", "edgelab.role=node", "--label", f"edgelab.instance={inst.id}",
                *(arg for k, v in creds.items() for arg in ("-e", f"{k}={v}")),
                "-v", f"{disk / 'var-lib-edgeml'}:/var/lib/edgeml", "-v", f"{disk / 'etc-edgeml'}:/etc/edgeml",
+               "-v", f"{disk / 'kubelet-config.d'}:{KUBELET_DROP_INS}",
                "-v", f"{disk / 'cloud'}:{CLOUD_DIR}", NODE_IMAGE, "sleep", "infinity")
         parsed = userdata.parse(self.user_data(inst))
-        result = {"ok": True, "labels": parsed.labels, "taints": parsed.taints, "reason": "", "message": ""}
-        logfile = disk / "user-data.log"
+        result = {"ok": True, "labels": parsed.labels, "taints": [], "reason": "", "message": "",
+                  "user_data_failures": []}
+        logfile = disk / "user-data.log"  # the console output (GetConsoleOutput, lab/edgelab/aws/console.py)
         with open(logfile, "wb") as out:
             if parsed.errors:
                 result.update(ok=False, reason="NodeConfigInvalid", message="; ".join(parsed.errors))
+            # As cloud-init's scripts_user: every part runs, a failed one is logged and the boot goes on; on AL2023
+            # nodeadm-run is ordered after cloud-final without requiring it, so the node joins either way.
             for i, script in enumerate(parsed.shell_parts if result["ok"] else []):
                 part = f"part-{i + 1:03d}"
                 (disk / "cloud/scripts" / part).write_text(script)
@@ -167,9 +174,20 @@ class Agent:
                 out.flush()
                 rc = subprocess_rc(["docker", "exec", name, "bash", f"{CLOUD_DIR}/scripts/{part}"], out)
                 if rc != 0:
-                    tail = logfile.read_text(errors="replace")[-1000:]
-                    result.update(ok=False, reason="UserDataFailed", message=f"{part} exited {rc}: {tail}")
-                    break
+                    out.write(f"util.py[WARNING]: Failed running {CLOUD_DIR}/scripts/{part} [{rc}]\n".encode())
+                    result["user_data_failures"].append(f"{part} exited {rc}")
+            if result["user_data_failures"]:
+                out.write(b"cc_scripts_user.py[WARNING]: Failed to run module scripts_user\n")
+        if result["ok"]:
+            try:
+                drop_ins = [yaml.safe_load(f.read_text()) or {}
+                            for f in sorted((disk / "kubelet-config.d").glob("*.conf"))]
+                if not all(isinstance(d, dict) for d in drop_ins):
+                    raise ValueError("a drop-in is not a mapping")
+            except (yaml.YAMLError, ValueError) as e:  # kubelet refuses to start on a bad drop-in
+                result.update(ok=False, reason="KubeletConfigInvalid", message=f"{KUBELET_DROP_INS}: {e}")
+            else:
+                result["taints"] = userdata.register_taints(parsed.kubelet_config, drop_ins, parsed.taints)
         (disk / "boot.json").write_text(json.dumps(result))
         log.info("node %s booted: %s", inst.id, result["reason"] or "ok")
 

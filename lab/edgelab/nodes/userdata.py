@@ -18,7 +18,8 @@ class UserData:
     nodeconfig: dict | None = None
     errors: list[str] = field(default_factory=list)  # NodeConfig validation errors
     labels: dict[str, str] = field(default_factory=dict)  # from --node-labels
-    taints: list[dict] = field(default_factory=list)  # from --register-with-taints
+    taints: list[dict] | None = None  # from --register-with-taints (None: the flag is not given)
+    kubelet_config: dict = field(default_factory=dict)  # spec.kubelet.config (nodeadm's 40-nodeadm.conf drop-in)
 
 
 def decode(raw: str | bytes | None) -> str:
@@ -55,8 +56,9 @@ def parse(raw: str | bytes | None) -> UserData:
     if result.nodeconfig is not None:
         result.errors += validate_nodeconfig(result.nodeconfig)
         if not result.errors:
-            flags = ((result.nodeconfig.get("spec") or {}).get("kubelet") or {}).get("flags") or []
-            result.labels, result.taints = kubelet_flags(flags)
+            kubelet = (result.nodeconfig.get("spec") or {}).get("kubelet") or {}
+            result.labels, result.taints = kubelet_flags(kubelet.get("flags") or [])
+            result.kubelet_config = kubelet.get("config") or {}
     return result
 
 
@@ -76,18 +78,35 @@ def validate_nodeconfig(doc) -> list[str]:
     flags = ((doc.get("spec") or {}).get("kubelet") or {}).get("flags", [])
     if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
         errors.append("spec.kubelet.flags must be a list of strings")
+    kubelet_config = ((doc.get("spec") or {}).get("kubelet") or {}).get("config", {})
+    if not isinstance(kubelet_config, dict):
+        errors.append("spec.kubelet.config must be a mapping (KubeletConfiguration fields)")
     return errors
+
+
+def register_taints(kubelet_config: dict, drop_ins: list[dict], flag_taints: list[dict] | None) -> list[dict]:
+    """The taints kubelet registers the Node with, merged as kubelet does: the NodeConfig's kubelet.config (nodeadm
+    writes it as the drop-in 40-nodeadm.conf), then each later drop-in of --config-dir in name order (a list
+    field is replaced, not merged), then the --register-with-taints flag, which overrides every file."""
+    taints = kubelet_config.get("registerWithTaints") or []
+    for doc in drop_ins:
+        if "registerWithTaints" in doc:
+            taints = doc["registerWithTaints"] or []
+    if flag_taints is not None:
+        taints = flag_taints
+    return [dict(t) for t in taints if isinstance(t, dict)]
 
 
 def kubelet_flags(flags: list[str]) -> tuple[dict[str, str], list[dict]]:
     """--node-labels=k=v,... and --register-with-taints=k=v:Effect,... -> (labels, taints)."""
-    labels, taints = {}, []
+    labels, taints = {}, None
     for flag in flags:
         name, _, value = flag.partition("=")
         items = [item for item in value.split(",") if item]
         if name == "--node-labels":
             labels.update(item.split("=", 1) for item in items)
         elif name == "--register-with-taints":
+            taints = []
             for item in items:
                 keyvalue, _, effect = item.partition(":")
                 key, _, val = keyvalue.partition("=")
