@@ -27,14 +27,15 @@ from edgelab import config
 from edgelab.awsclient import client
 from edgelab.dockerctl import docker
 from edgelab.images import NODE_IMAGE
+from edgelab.nodes import netpol, userdata
 from edgelab.nodes import pods as podlib
-from edgelab.nodes import userdata
 from edgelab.nodes.jobs import JobController
 from edgelab.nodes.kubeapi import Kube
 from edgelab.nodes.proxy import NodePortProxy
 
 log = logging.getLogger("edgelab.agent")
 HEARTBEAT = config.STATE_DIR / "run" / "agent.heartbeat"
+ENFORCEMENT_TTL = 3.0  # seconds a vpc-cni add-on look-up is reused
 INSTANCE_LABEL = "edgelab.lab/instance-id"  # on Nodes and Pods the agent manages
 KUBELET_DROP_INS = "/etc/kubernetes/kubelet/config.json.d"  # kubelet --config-dir (nodeadm, Kubernetes 1.29+)
 CLOUD_DIR = "/var/lib/cloud/instance"  # where cloud-init keeps the user-data parts on a real instance
@@ -74,6 +75,9 @@ class Agent:
     def __init__(self):
         self.kube = Kube()
         self.ec2 = {r: client("ec2", r) for r in config.REGIONS}
+        self.eks = {r: client("eks", r) for r in config.REGIONS}
+        self.enforcing: dict = {}  # (region, cluster) -> (monotonic time, vpc-cni enforces NetworkPolicies)
+        self.node_clusters: dict[str, str] = {}  # instance id -> its NodeConfig's cluster name
         self.autoscaling = {r: client("autoscaling", r) for r in config.REGIONS}
         self.proxy = NodePortProxy()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="work")
@@ -159,8 +163,9 @@ class Agent:
                "-v", f"{disk / 'kubelet-config.d'}:{KUBELET_DROP_INS}",
                "-v", f"{disk / 'cloud'}:{CLOUD_DIR}", NODE_IMAGE, "sleep", "infinity")
         parsed = userdata.parse(self.user_data(inst))
+        cluster = (((parsed.nodeconfig or {}).get("spec") or {}).get("cluster") or {}).get("name", "")
         result = {"ok": True, "labels": parsed.labels, "taints": [], "reason": "", "message": "",
-                  "user_data_failures": []}
+                  "user_data_failures": [], "cluster": cluster}
         logfile = disk / "user-data.log"  # the console output (GetConsoleOutput, lab/edgelab/aws/console.py)
         with open(logfile, "wb") as out:
             if parsed.errors:
@@ -212,6 +217,7 @@ class Agent:
             if not containers[inst.id]["State"]["Running"]:
                 result.update(ok=False, reason="KubeletNotRunning", message="node container stopped")
             nodes[inst.id] = self.node_object(inst, result)
+            self.node_clusters[inst.id] = result.get("cluster", "")
         current = {n["metadata"]["name"]: n for n in self.kube.list("Node")
                    if INSTANCE_LABEL in n["metadata"].get("labels", {})}
         wanted = {n["metadata"]["name"] for n in nodes.values()}
@@ -366,22 +372,52 @@ class Agent:
     # ---- Services ----
     def reconcile_services(self, nodes: dict[str, dict], instances: dict[str, Instance],
                            pods: list[podlib.Pod]) -> None:
-        desired: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        desired: dict[tuple[str, int], list[tuple]] = {}
+        policies = None  # NetworkPolicies, read once per pass when some node enforces them
         for svc in self.kube.list("Service"):
             spec = svc.get("spec", {})
             if spec.get("type") != "NodePort" or not spec.get("selector"):
                 continue
             namespace = svc["metadata"].get("namespace", "default")
             for instance_id in nodes:
-                # The node's carrier address (devices and the VPC only) and its private address (inside the cluster).
-                ips = [ip for ip in (instances[instance_id].carrier_ip, self.vpc_ips.get(instance_id)) if ip]
-                backends = [(config.KUBE_HOST, p.port) for p in pods
-                            if p.ready and p.instance_id == instance_id and p.namespace == namespace
-                            and all(p.labels.get(k) == v for k, v in spec["selector"].items())]
+                inst = instances[instance_id]
+                enforce = self.network_policy_enforced(inst.region, self.node_clusters.get(instance_id, ""))
+                if enforce and policies is None:
+                    policies = self.kube.list("NetworkPolicy")
+                node_pods = [p for p in pods if p.ready and p.instance_id == instance_id and p.namespace == namespace
+                             and all(p.labels.get(k) == v for k, v in spec["selector"].items())]
                 for port in spec.get("ports", []):
-                    for ip in ips if port.get("nodePort") else []:
-                        desired[(ip, int(port["nodePort"]))] = backends
+                    if not port.get("nodePort"):
+                        continue
+                    target = port.get("targetPort", port.get("port"))
+                    number, name = (target, None) if isinstance(target, int) else (0, target)
+                    backends = [(config.KUBE_HOST, p.port,
+                                 netpol.ingress_for(policies, namespace, p.labels, number, name) if enforce
+                                 else netpol.ANY) for p in node_pods]
+                    # The carrier address (devices and the VPC only; NetworkPolicies enforced there) and the private
+                    # address (inside the cluster: the lab cannot tell pods by address, so no policy applies).
+                    if inst.carrier_ip:
+                        desired[(inst.carrier_ip, int(port["nodePort"]))] = backends
+                    if self.vpc_ips.get(instance_id):
+                        desired[(self.vpc_ips[instance_id], int(port["nodePort"]))] = [
+                            (host, hostport, netpol.ANY) for host, hostport, _ in backends]
         self.proxy.sync(desired)
+
+    def network_policy_enforced(self, region: str, cluster: str) -> bool:
+        """Whether the node's cluster has the vpc-cni add-on with enableNetworkPolicy "true" (cached a few seconds)."""
+        if not cluster:
+            return False
+        cached = self.enforcing.get((region, cluster))
+        if cached and time.monotonic() - cached[0] < ENFORCEMENT_TTL:
+            return cached[1]
+        try:
+            addon = self.eks[region].describe_addon(clusterName=cluster, addonName="vpc-cni")["addon"]
+            values = yaml.safe_load(addon.get("configurationValues") or "") or {}
+            enforced = addon.get("status") == "ACTIVE" and str(values.get("enableNetworkPolicy")) == "true"
+        except Exception:  # no add-on (ResourceNotFound), no cluster, endpoint busy: not enforced
+            enforced = False
+        self.enforcing[(region, cluster)] = (time.monotonic(), enforced)
+        return enforced
 
     # ---- plumbing ----
     def submit(self, key: str, fn, *args) -> None:

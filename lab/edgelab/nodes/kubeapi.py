@@ -11,6 +11,7 @@ PATHS = {  # kind -> (api prefix, plural, namespaced)
     "Service": ("/api/v1", "services", True),
     "Deployment": ("/apis/apps/v1", "deployments", True),
     "Job": ("/apis/batch/v1", "jobs", True),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
 }
 MERGE = {"Content-Type": "application/merge-patch+json"}
 

@@ -52,8 +52,8 @@ class NodePortProxy:
         self._rr = 0
         threading.Thread(target=self.loop.run_forever, name="nodeport-proxy", daemon=True).start()
 
-    def sync(self, desired: dict[tuple[str, int], list[tuple[str, int]]]) -> None:
-        """desired: (carrier IP, nodePort) -> ready backends (host, port) on that node."""
+    def sync(self, desired: dict[tuple[str, int], list[tuple]]) -> None:
+        """desired: (address, nodePort) -> ready backends (host, port, netpol.Ingress) on that node."""
         asyncio.run_coroutine_threadsafe(self._sync(desired), self.loop).result(timeout=10)
 
     async def _sync(self, desired):
@@ -81,9 +81,14 @@ class NodePortProxy:
         if not backends:
             writer.close()
             return
+        admitted = [b for b in backends if b[2].admits(peer)]
+        if not admitted:  # every pod's NetworkPolicies drop it: the agent drops the packets, the client times out
+            await self._hold(key, peer, reader, writer, why="NetworkPolicy")
+            return
+        backends = admitted
         self._rr += 1
         for i in range(len(backends)):  # round robin, failing over to the next backend
-            host, port = backends[(self._rr + i) % len(backends)]
+            host, port, _ = backends[(self._rr + i) % len(backends)]
             try:
                 up_reader, up_writer = await asyncio.open_connection(host, port)
                 break
@@ -94,13 +99,13 @@ class NodePortProxy:
             return
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
-    async def _hold(self, key, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _hold(self, key, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    why: str = "not a device or VPC address") -> None:
         """No answer: nothing is sent and nothing is forwarded (what the client sends is drained and dropped, only
         to notice when it closes). The socket is closed when the client closes it, or after REFUSED_HOLD seconds."""
         count = self.refused[peer] = self.refused.get(peer, 0) + 1
         level = logging.INFO if count == 1 or count % 100 == 0 else logging.DEBUG
-        log.log(level, "carrier address %s:%d: no answer to %s (not a device or VPC address; %d so far)",
-                key[0], key[1], peer, count)
+        log.log(level, "carrier address %s:%d: no answer to %s (%s; %d so far)", key[0], key[1], peer, why, count)
         deadline = time.monotonic() + REFUSED_HOLD
         try:
             while (left := deadline - time.monotonic()) > 0:

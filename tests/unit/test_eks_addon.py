@@ -1,0 +1,63 @@
+"""edgeml.wavelength.eks_addon against the lab's EKS add-on API (lab/edgelab/aws/eks_addons.py)."""
+
+import pytest
+from edgelab.aws import eks_addons
+
+NP_ON = {"enableNetworkPolicy": "true"}
+
+
+@pytest.fixture
+def cluster(lab_only, client, uid, subnets):
+    name = f"a-{uid}"
+    client("eks").create_cluster(name=name, version="1.33", roleArn="arn:aws:iam::123456789012:role/r",
+                                 resourcesVpcConfig={"subnetIds": subnets})
+    return name
+
+
+def test_addon_lifecycle(cluster, run, client):
+    eks = client("eks")
+    check = run("eks_addon", check=True, diff=True, cluster_name=cluster, name="vpc-cni", configuration_values=NP_ON)
+    assert check["changed"] and check["diff"]["after"] == {"version": "(default)", "configuration_values": NP_ON}
+    assert eks.list_addons(clusterName=cluster)["addons"] == []
+
+    created = run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values=NP_ON, wait_timeout=30)
+    assert created["changed"] and created["addon"]["status"] == "ACTIVE"
+    assert created["addon"]["addonVersion"] == "v1.20.4-eksbuild.1"  # the default for Kubernetes 1.33
+    assert eks_addons.network_policy_enabled("us-east-1", cluster)
+    # Compared as data: the same values are no change, whatever their formatting.
+    assert not run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values=NP_ON)["changed"]
+    assert not run("eks_addon", cluster_name=cluster, name="vpc-cni")["changed"]  # values not managed
+
+    off = run("eks_addon", diff=True, cluster_name=cluster, name="vpc-cni", version="v1.19.6-eksbuild.7",
+              configuration_values={"enableNetworkPolicy": "false"}, wait_timeout=30)
+    assert off["changed"] and off["addon"]["status"] == "ACTIVE"
+    assert off["diff"] == {"before": {"version": "v1.20.4-eksbuild.1", "configuration_values": NP_ON},
+                           "after": {"version": "v1.19.6-eksbuild.7",
+                                     "configuration_values": {"enableNetworkPolicy": "false"}}}
+    assert not eks_addons.network_policy_enabled("us-east-1", cluster)
+
+    assert run("eks_addon", cluster_name=cluster, name="vpc-cni", state="absent", wait_timeout=30)["changed"]
+    assert eks.list_addons(clusterName=cluster)["addons"] == []
+    assert not run("eks_addon", cluster_name=cluster, name="vpc-cni", state="absent")["changed"]
+
+
+def test_addon_refusals(cluster, run):
+    bad = run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values={"enableNetworkPolicyy": "true"})
+    assert bad["failed"] and "ConfigurationValue provided in request is not supported" in bad["msg"]
+    assert "enableNetworkPolicyy" in bad["msg"]
+    typed = run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values={"enableNetworkPolicy": True})
+    assert typed["failed"] and "$.enableNetworkPolicy" in typed["msg"]
+    old = run("eks_addon", cluster_name=cluster, name="coredns", version="v1.12.2-eksbuild.4")
+    assert not old.get("failed"), old  # supports 1.33
+    kube_proxy = run("eks_addon", cluster_name=cluster, name="kube-proxy", version="v1.29.3-eksbuild.2")
+    assert kube_proxy["failed"] and "not supported by the cluster (Kubernetes 1.33)" in kube_proxy["msg"]
+    assert "No cluster found" in run("eks_addon", cluster_name="nope", name="vpc-cni")["msg"]
+
+
+def test_addon_versions_and_schema(lab_only, client):
+    eks = client("eks")
+    [cni] = eks.describe_addon_versions(kubernetesVersion="1.33", addonName="vpc-cni")["addons"]
+    defaults = [v["addonVersion"] for v in cni["addonVersions"] if v["compatibilities"][0]["defaultVersion"]]
+    assert defaults == ["v1.20.4-eksbuild.1"]
+    schema = eks.describe_addon_configuration(addonName="vpc-cni", addonVersion="v1.20.4-eksbuild.1")
+    assert "enableNetworkPolicy" in schema["configurationSchema"]
