@@ -13,6 +13,7 @@ from moto.s3.models import s3_backends
 
 from edgelab import config
 
+from . import carrier_gateway_states, eni_linger
 from .state import LAB
 
 
@@ -22,7 +23,8 @@ def _regions(backend_dict) -> list:
 
 
 def summary() -> dict:
-    out: dict = {k: {} for k in ("vpcs", "subnets", "carrier_gateways", "internet_gateways", "launch_templates",
+    out: dict = {k: {} for k in ("vpcs", "subnets", "carrier_gateways", "network_interfaces", "internet_gateways",
+                                 "launch_templates",
                                  "instances_running", "elastic_addresses", "autoscaling_groups", "eks_clusters",
                                  "ecr_repositories")}
     for region, ec2 in _regions(ec2_backends):
@@ -30,7 +32,9 @@ def summary() -> dict:
         default_vpcs = {v.id for v in ec2.vpcs.values() if v.is_default}
         out["subnets"][region] = sorted(s.id for zone in ec2.subnets.values() for s in zone.values()
                                         if s.vpc_id not in default_vpcs)
-        out["carrier_gateways"][region] = sorted(ec2.carrier_gateways)
+        out["carrier_gateways"][region] = carrier_gateway_states.available(ec2)  # not deleting/deleted ones
+        # Interfaces of no instance: EKS's, and those left behind by deleted clusters and terminated nodes.
+        out["network_interfaces"][region] = eni_linger.unattached(ec2)
         out["internet_gateways"][region] = sorted(ec2.internet_gateways)
         out["launch_templates"][region] = sorted(t.name for t in ec2.launch_templates.values())
         out["instances_running"][region] = sorted(i.id for i in ec2.all_instances()

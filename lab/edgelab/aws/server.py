@@ -23,12 +23,25 @@ def install() -> None:
     if _installed:
         return
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # read when the IAM backend is built
-    from . import autoscaling, ec2_addresses, ec2_wavelength, ecr, eks, iam_propagation, route53, s3, ssm
+    from . import (
+        autoscaling,
+        carrier_gateway_states,
+        ec2_addresses,
+        ec2_wavelength,
+        ecr,
+        eks,
+        eni_linger,
+        iam_propagation,
+        route53,
+        s3,
+        ssm,
+    )
     ec2_wavelength.install()
     ec2_addresses.install()
     autoscaling.install()  # after ec2_wavelength: it wraps the same run_instances
-    for module in (eks, ecr, ssm, s3, iam_propagation, route53):
+    for module in (eks, ecr, ssm, s3, iam_propagation, route53, carrier_gateway_states):
         module.install()
+    eni_linger.install()  # last: wraps what eks, iam_propagation, ec2_wavelength and autoscaling patched
     _installed = True
 
 
