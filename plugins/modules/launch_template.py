@@ -13,6 +13,10 @@ description:
     Wavelength zones), user data and tags. M(amazon.aws.ec2_launch_template) rejects the carrier IP option.
   - A new version is created, and made the default, only when the wanted data differs from the current
     default version, so re-runs do not pile up versions and callers can key an instance refresh on RV(changed).
+  - With O(image_pin), an existing template keeps the image of its default version while its tag
+    C(edgeml:image-pin) equals O(image_pin) (for example the Kubernetes version): a newer recommended AMI does not
+    replace it, and so does not roll the instances, unless O(image_pin_refresh) asks for it or the pin changes.
+    RV(image_update_available) says when O(image_id) differs from the kept image.
 author:
   - edgeml team
 options:
@@ -28,6 +32,15 @@ options:
   image_id:
     description: AMI id. Required when O(state=present).
     type: str
+  image_pin:
+    description:
+      - Keep an existing template's image while its C(edgeml:image-pin) tag equals this value; O(image_id) is used
+        for a new template, a changed pin, or with O(image_pin_refresh). Omitted - O(image_id) is always used.
+    type: str
+  image_pin_refresh:
+    description: Use O(image_id) even when the pin is unchanged (roll to the newest image), and pin it.
+    type: bool
+    default: false
   instance_type:
     description: Instance type. Required when O(state=present).
     type: str
@@ -109,6 +122,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+image_id:
+  description: The image the template's default version uses (the kept one when pinned).
+  returned: when state is present
+  type: str
+image_update_available:
+  description: O(image_id) differs from the pinned image kept (a newer image exists; O(image_pin_refresh) uses it).
+  returned: when state is present
+  type: bool
 template_id:
   description: Launch template id.
   returned: when the template exists
@@ -154,6 +175,18 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
 # Top-level keys this module owns; a current version carrying other ones differs from what is wanted.
 MANAGED_KEYS = ("ImageId", "InstanceType", "IamInstanceProfile", "UserData", "NetworkInterfaces",
                 "MetadataOptions", "BlockDeviceMappings", "TagSpecifications")
+
+
+PIN_TAG = "edgeml:image-pin"
+
+
+def pinned_image(p, current, current_data):
+    """(image to use, whether p['image_id'] is newer than a kept one)."""
+    kept = (current_data or {}).get("ImageId")
+    tags = {t["Key"]: t["Value"] for t in (current or {}).get("Tags", [])}
+    if not p["image_pin"] or not kept or p["image_pin_refresh"] or tags.get(PIN_TAG) != p["image_pin"]:
+        return p["image_id"], False
+    return kept, kept != p["image_id"]
 
 
 def wanted_data(p):
@@ -219,6 +252,8 @@ def main():
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             image_id=dict(type="str"),
+            image_pin=dict(type="str"),
+            image_pin_refresh=dict(type="bool", default=False),
             instance_type=dict(type="str"),
             instance_profile=dict(type="str"),
             user_data=dict(type="str"),
@@ -260,7 +295,11 @@ def main():
                 result["diff"] = dict(before=readable(current_data) if current else {}, after={})
             module.exit_json(**result)
 
-        wanted = wanted_data(p)
+        image, update_available = pinned_image(p, current, current_data)
+        wanted = wanted_data({**p, "image_id": image})
+        if p["image_pin"]:
+            p["tags"] = {**(p["tags"] or {}), PIN_TAG: p["image_pin"]}
+        result.update(image_id=image, image_update_available=update_available)
         differs = current is None or not (contains(normalize(wanted), normalize(current_data))
                                          and set(normalize(current_data)) == set(wanted))
         if module._diff:

@@ -103,3 +103,40 @@ def test_template_tags_are_not_version_data(run, client, uid):
     again = run("launch_template", diff=True, **args(f"{uid}-b", instance_tags={}))
     assert not again["changed"] and again["latest_version"] == 1
     assert "TagSpecifications" not in again["diff"]["before"]
+
+
+def test_image_pin_keeps_the_image_until_asked(lab_only, run, client, uid, aws_url):
+    """AWS publishes a new recommended AMI (lab: POST /_lab/ami): a pinned template keeps its image (no roll) until
+    image_pin_refresh or a new pin (Kubernetes version)."""
+    import json
+    import urllib.request
+
+    ssm = client("ssm")
+    param = "/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/x86_64/standard/recommended/image_id"
+    old = ssm.get_parameter(Name=param)["Parameter"]["Value"]
+    first = run("launch_template", **args(uid, image_id=old, image_pin="1.33"))
+    assert first["changed"] and first["image_id"] == old and not first["image_update_available"]
+    lt, _ = current(client, f"lt-{uid}")
+    assert {"Key": "edgeml:image-pin", "Value": "1.33"} in lt["Tags"]
+
+    request = urllib.request.Request(f"{aws_url}/_lab/ami", method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"version": "1.33", "release": f"v-{uid}"}).encode())
+    with urllib.request.urlopen(request) as reply:  # noqa: S310 (loopback lab API)
+        new = json.loads(reply.read())["image_id"]
+    assert new != old and ssm.get_parameter(Name=param)["Parameter"]["Value"] == new
+    assert client("ec2").describe_images(ImageIds=[new])["Images"][0]["Name"].endswith(f"-1.33-v-{uid}")
+
+    kept = run("launch_template", **args(uid, image_id=new, image_pin="1.33"))
+    assert not kept["changed"] and kept["image_id"] == old and kept["image_update_available"]
+    assert current(client, f"lt-{uid}")[1]["ImageId"] == old
+
+    check = run("launch_template", check=True, **args(uid, image_id=new, image_pin="1.33", image_pin_refresh=True))
+    assert check["changed"] and current(client, f"lt-{uid}")[1]["ImageId"] == old
+    rolled = run("launch_template", **args(uid, image_id=new, image_pin="1.33", image_pin_refresh=True))
+    assert rolled["version_changed"] and rolled["image_id"] == new and rolled["default_version"] == 2
+    assert not run("launch_template", **args(uid, image_id=new, image_pin="1.33"))["changed"]
+
+    upgraded = run("launch_template", **args(uid, image_id="ami-12c6146b", image_pin="1.34"))  # a new pin
+    assert upgraded["version_changed"] and upgraded["image_id"] == "ami-12c6146b"
+    lt, _ = current(client, f"lt-{uid}")
+    assert {"Key": "edgeml:image-pin", "Value": "1.34"} in lt["Tags"]

@@ -16,8 +16,40 @@ def param_name(version: str) -> str:
     return f"{PREFIX}{version}/amazon-linux-2023/x86_64/standard/recommended/image_id"
 
 
-def ami_id(region: str, version: str) -> str:
-    return "ami-" + hashlib.sha256(f"eks-al2023-{region}-{version}".encode()).hexdigest()[:17]
+def ami_id(region: str, version: str, release: str = RELEASE) -> str:
+    seed = f"eks-al2023-{region}-{version}" + ("" if release == RELEASE else f"-{release}")
+    return "ami-" + hashlib.sha256(seed.encode()).hexdigest()[:17]
+
+
+def _register(backend, version: str, release: str) -> str:
+    image = ami_id(backend.region_name, version, release)
+    backend.amis[image] = Ami(
+        backend, image, name=f"amazon-eks-node-al2023-x86_64-standard-{version}-{release}",
+        description=f"EKS-optimized Kubernetes node based on Amazon Linux 2023, (k8s: {version})",
+        owner_id=EKS_AMI_OWNER, owner_alias="amazon", public=True, virtualization_type="hvm",
+        architecture="x86_64", root_device_type="ebs", root_device_name="/dev/xvda", hypervisor="xen",
+        creation_date=datetime(2025, 11, 20, tzinfo=UTC))
+    return image
+
+
+def publish(region: str, version: str, release: str) -> str:
+    """AWS publishes a new EKS AMI release: register it and point the recommended parameter at it (a new
+    parameter version). For tests of AMI pinning: POST /_lab/ami {"region", "version", "release"}."""
+    from moto.ec2.models import ec2_backends
+    from moto.ssm.models import ssm_backends
+
+    from edgelab import config
+    if version not in VERSIONS or not release:
+        raise ValueError(f"version must be one of {VERSIONS} and release non-empty")
+    image = _register(ec2_backends[config.ACCOUNT_ID][region], version, release)
+    params = ssm_backends[config.ACCOUNT_ID][region]._parameters
+    params[param_name(version)]  # loads the seeded versions first
+    history = dict.__getitem__(params, param_name(version))
+    history.append(Parameter(
+        account_id=config.ACCOUNT_ID, name=param_name(version), value=image, parameter_type="String",
+        description=None, allowed_pattern=None, keyid=None, last_modified_date=datetime.now(UTC),
+        version=len(history) + 1, data_type="aws:ec2:image"))
+    return image
 
 
 _load_amis = AmiBackend._load_amis
@@ -26,13 +58,7 @@ _load_amis = AmiBackend._load_amis
 def load_amis(self) -> None:
     _load_amis(self)
     for version in VERSIONS:
-        image = ami_id(self.region_name, version)
-        self.amis[image] = Ami(
-            self, image, name=f"amazon-eks-node-al2023-x86_64-standard-{version}-{RELEASE}",
-            description=f"EKS-optimized Kubernetes node based on Amazon Linux 2023, (k8s: {version})",
-            owner_id=EKS_AMI_OWNER, owner_alias="amazon", public=True, virtualization_type="hvm",
-            architecture="x86_64", root_device_type="ebs", root_device_name="/dev/xvda", hypervisor="xen",
-            creation_date=datetime(2025, 11, 20, tzinfo=UTC))
+        _register(self, version, RELEASE)
 
 
 _check_loading = ParameterDict._check_loading_status
