@@ -26,12 +26,14 @@ def install() -> None:
     from . import (
         autoscaling,
         carrier_gateway_states,
+        console,
         ec2_addresses,
         ec2_wavelength,
         ecr,
         eks,
         eni_linger,
         iam_propagation,
+        launch_templates,
         route53,
         s3,
         ssm,
@@ -39,7 +41,8 @@ def install() -> None:
     ec2_wavelength.install()
     ec2_addresses.install()
     autoscaling.install()  # after ec2_wavelength: it wraps the same run_instances
-    for module in (eks, ecr, ssm, s3, iam_propagation, route53, carrier_gateway_states):
+    for module in (eks, ecr, ssm, s3, iam_propagation, route53, carrier_gateway_states, console,
+                   launch_templates):
         module.install()
     eni_linger.install()  # last: wraps what eks, iam_propagation, ec2_wavelength and autoscaling patched
     _installed = True
@@ -81,9 +84,10 @@ class LabApp:
         if kind:
             return _respond(start_response, *faults.error_response(environ, kind))
         if faults.service_of(environ) == "eks":
+            from . import eks_addons
             from .eks import handle_access_entries
             region = faults._SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")).group(1)
-            answer = handle_access_entries(environ, region)
+            answer = handle_access_entries(environ, region) or eks_addons.handle_environ(environ, region)
             if answer:
                 return _respond(start_response, *answer)
         return self.moto(environ, start_response)
@@ -104,6 +108,10 @@ class LabApp:
                 if body.get("config", True):
                     LAB.reset_config()
                 return _json(start_response, 200, {"reset": True})
+            if what == "ami" and method == "POST":
+                from .ssm import publish
+                image = publish(body.get("region", "us-east-1"), str(body.get("version", "")), body.get("release", ""))
+                return _json(start_response, 200, {"image_id": image})
             if what == "resources":
                 from .resources import summary
                 return _json(start_response, 200, summary())
