@@ -6,10 +6,12 @@ As module_utils: get_token(sts_client, cluster_name) -> (token, expires), expire
 
 As a script (a client-go / kubernetes python client exec credential plugin):
 
-    python eks_token.py --cluster-name NAME --region REGION [--endpoint-url URL] [--cache FILE]
+    python eks_token.py --cluster-name NAME --region REGION [--endpoint-url URL] [--profile NAME] [--cache FILE]
 
 prints an ExecCredential (client.authentication.k8s.io/v1beta1) with the token and its expirationTimestamp.
-Credentials come from the environment (the standard botocore chain: AWS_ACCESS_KEY_ID/..., AWS_PROFILE, ...).
+Credentials come from the environment (the standard botocore chain: AWS_ACCESS_KEY_ID/..., AWS_PROFILE, ...), or
+with --profile from that profile of the shared config/credentials files (as a profile given to botocore itself:
+access keys in the environment do not override it).
 With --cache FILE a token with more than CACHE_MIN_REMAINING seconds left is reused without importing botocore;
 otherwise a new one is minted and written to FILE atomically, mode 0600.
 
@@ -28,7 +30,7 @@ TOKEN_LIFETIME = 14 * 60  # reported lifetime: a minute short of what EKS accept
 CACHE_MIN_REMAINING = 60  # a cached token with less left than this is replaced
 API_VERSION = "client.authentication.k8s.io/v1beta1"
 API_VERSIONS = (API_VERSION, "client.authentication.k8s.io/v1")
-USAGE = "usage: eks_token.py --cluster-name NAME --region REGION [--endpoint-url URL] [--cache FILE]"
+USAGE = "usage: eks_token.py --cluster-name NAME --region REGION [--endpoint-url URL] [--profile NAME] [--cache FILE]"
 
 
 def get_token(sts, cluster_name):
@@ -68,11 +70,12 @@ def rfc3339(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def mint(cluster_name, region, endpoint_url=None):
-    """(token, expires) with credentials from the environment (botocore's default chain)."""
+def mint(cluster_name, region, endpoint_url=None, profile=None):
+    """(token, expires) with credentials from the environment (botocore's default chain), or from profile."""
     import botocore.session
 
-    sts = botocore.session.Session().create_client("sts", region_name=region, endpoint_url=endpoint_url)
+    session = botocore.session.Session(profile=profile or None)
+    sts = session.create_client("sts", region_name=region, endpoint_url=endpoint_url)
     return get_token(sts, cluster_name)
 
 
@@ -81,10 +84,10 @@ def exec_credential(token, expires, api_version=API_VERSION):
             "status": {"token": token, "expirationTimestamp": rfc3339(expires)}}
 
 
-def cache_key(cluster_name, region, endpoint_url):
-    """What a cached token is only valid for (the identity as far as the environment names it)."""
+def cache_key(cluster_name, region, endpoint_url, profile=None):
+    """What a cached token is only valid for (the identity as far as the arguments and the environment name it)."""
     return {"cluster": cluster_name, "region": region, "endpoint_url": endpoint_url,
-            "profile": os.environ.get("AWS_PROFILE"), "access_key_id": os.environ.get("AWS_ACCESS_KEY_ID")}
+            "profile": profile or os.environ.get("AWS_PROFILE"), "access_key_id": os.environ.get("AWS_ACCESS_KEY_ID")}
 
 
 def read_cache(path, key, now=None):
@@ -126,9 +129,9 @@ class UsageError(Exception):
 
 
 def parse_args(argv):
-    """{'cluster_name', 'region', 'endpoint_url', 'cache'} from --name value / --name=value (argparse costs
-    more start-up time than the whole cached path)."""
-    opts = {"cluster-name": None, "region": None, "endpoint-url": None, "cache": None}
+    """{'cluster_name', 'region', 'endpoint_url', 'profile', 'cache'} from --name value / --name=value (argparse
+    costs more start-up time than the whole cached path)."""
+    opts = {"cluster-name": None, "region": None, "endpoint-url": None, "profile": None, "cache": None}
     args = list(argv)
     while args:
         arg = args.pop(0)
@@ -166,13 +169,14 @@ def main(argv=None):
         sys.stderr.write(f"eks_token: {e}\n{USAGE}\n")
         return 2
     name, region, endpoint_url, cache = opts["cluster_name"], opts["region"], opts["endpoint_url"], opts["cache"]
-    key = cache_key(name, region, endpoint_url)
+    profile = opts["profile"]
+    key = cache_key(name, region, endpoint_url, profile)
     cached = read_cache(cache, key) if cache else None
     if cached:
         token, expires = cached
     else:
         try:
-            token, expires = mint(name, region, endpoint_url)
+            token, expires = mint(name, region, endpoint_url, profile)
         except ImportError as e:
             sys.stderr.write(f"eks_token: botocore is needed to make a token ({sys.executable}): {e}\n")
             return 1

@@ -73,10 +73,47 @@ def check_jumpstart_environment(env):
 
 
 def apply_jumpstart_environment(env):
-    """Set the SDK's environment before it is imported/used. No instance metadata lookups, ever."""
-    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    """Set the SDK's JumpStart override variables before it is imported/used.
+
+    AWS_EC2_METADATA_DISABLED is deliberately left alone. It used to be set here so that the SDK, which built its
+    own clients from botocore's default chain, would not probe the instance metadata service (one slow, failing
+    probe per client off EC2 when no other credentials were found). It also switched off instance-role
+    credentials for every client of the process, the module's S3 client included. The SDK now works through
+    the module's own boto3 session (boto3_session/sdk_session): credentials are resolved once, from the
+    parameters, the environment, a profile or the instance role, and the instance metadata service is only
+    asked when nothing else provides credentials, exactly as for every other AWS module.
+    """
     for name, value in (env or {}).items():
         os.environ[name] = str(value)
+
+
+def boto3_session(region, aws_access_key_id=None, aws_secret_access_key=None, aws_session_token=None,
+                  profile_name=None, **_ignored):
+    """A boto3 session with the credentials an amazon.aws module client gets.
+
+    Takes the keyword arguments of amazon.aws's get_aws_connection_info (aws_access_key_id, aws_secret_access_key,
+    aws_session_token, profile_name; verify and aws_config only concern clients and are ignored here): a profile,
+    or explicit keys (with their session token), or else botocore's default chain (environment, shared config and
+    credentials files, container or instance role).
+    """
+    import boto3
+
+    return boto3.session.Session(aws_access_key_id=aws_access_key_id, aws_secret_access_key=aws_secret_access_key,
+                                 aws_session_token=aws_session_token, profile_name=profile_name, region_name=region)
+
+
+def sdk_session(boto_session, s3_client):
+    """The SageMaker SDK session over boto_session, whose S3 client is s3_client.
+
+    s3_client is the module's own client (its endpoint_url, CA bundle and botocore config): the SDK reads the
+    JumpStart manifest and specs through it. Building the session creates clients but sends no request.
+    """
+    _sdk()  # quiets the SDK's logging before the session loads its configuration
+    from sagemaker.core.helper.session_helper import Session
+
+    session = Session(boto_session=boto_session)
+    session.s3_client = s3_client
+    return session
 
 
 def _sdk():
@@ -97,18 +134,25 @@ def _sdk():
     }
 
 
-def resolve(model_id, model_version, region, instance_type):
+def resolve(model_id, model_version, region, instance_type, sagemaker_session=None):
     """Resolve a JumpStart model the way the SDK does, for a region and an ml.* instance type.
 
+    sagemaker_session (sdk_session) carries the credentials, region and S3 client every SDK call uses; without it
+    the SDK builds its own default session and clients (botocore's default chain, AWS's own endpoints).
     Returns a dict: model_version (resolved), image_uri, environment, content_types, accept_types,
     model_uri, script_uri (None for prepacked artifacts), artifact_kind (prepacked|tarball|prefix).
     Raises JumpStartError with a user-facing message.
     """
     sdk = _sdk()
     accessor = sdk["accessors"].JumpStartModelsAccessor
-    # The SDK caches the manifest per process; the override variables may have changed since.
-    accessor.reset_cache()
-    manifest = accessor._get_manifest(region=region)
+    session = {"sagemaker_session": sagemaker_session} if sagemaker_session is not None else {}
+    client = {"s3_client": sagemaker_session.s3_client} if sagemaker_session is not None else {}
+    # The SDK caches the manifest per process; the override variables may have changed since. The new cache reads
+    # through the session's S3 client (a cache made without one builds a default client of its own). Forget the
+    # content bucket of an earlier resolution too: when it differs, the SDK resets its cache without the client.
+    accessor.set_jumpstart_content_bucket(None)
+    accessor.reset_cache(dict(client), region=region)
+    manifest = accessor._get_manifest(region=region, **client)
     versions = {}
     for header in manifest:
         versions.setdefault(header.model_id, []).append(header.version)
@@ -118,10 +162,10 @@ def resolve(model_id, model_version, region, instance_type):
             f"unknown JumpStart model_id '{model_id}' in region {region}"
             + (f"; close matches: {', '.join(close)}" if close else "")
         )
-    kwargs = dict(model_id=model_id, model_version=model_version, region=region)
+    kwargs = dict(model_id=model_id, model_version=model_version, region=region, **session)
     try:
         specs = sdk["utils"].verify_model_region_and_return_specs(
-            model_id=model_id, version=model_version, scope="inference", region=region)
+            model_id=model_id, version=model_version, scope="inference", region=region, **session)
     except KeyError:
         available = ", ".join(sorted(versions[model_id], key=_version_key))
         raise JumpStartError(

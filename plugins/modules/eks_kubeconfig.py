@@ -44,8 +44,10 @@ options:
       - The plugin C(eks-token.py) and its token cache C(eks-token.cache.json) are written to the same directory,
         which is created with mode C(0700) when missing. The kubeconfig is written with mode C(0600).
       - When the module was given O(access_key), O(secret_key) and O(session_token) as parameters (directly or
-        through C(module_defaults)) they are written into the file as the plugin's C(env), and likewise O(profile)
-        as C(AWS_PROFILE). The file then holds credentials; remove it (or the whole RV(directory)) when done.
+        through C(module_defaults)) they are written into the file as the plugin's C(env). The file then holds
+        credentials (it is only readable by its owner); remove it (or the whole RV(directory)) when done.
+        A O(profile) parameter is passed to the plugin as C(--profile) (a name, not a secret), which then takes its
+        credentials from that profile even when the client that runs it has access keys in its environment.
         Credentials the module took from its environment are not written; the plugin then uses the environment
         of the client that runs it.
       - Mutually exclusive with O(tempdir).
@@ -60,8 +62,8 @@ options:
     default: false
 notes:
   - The exec plugin runs C(python eks-token.py --cluster-name NAME --region REGION [--endpoint-url URL]
-    --cache DIR/eks-token.cache.json) and prints an C(ExecCredential). It takes credentials from the standard botocore
-    chain of its environment.
+    [--profile NAME] --cache DIR/eks-token.cache.json) and prints an C(ExecCredential). It takes credentials from its
+    C(env) entries and the standard botocore chain of its environment, or from the profile given.
   - The kubeconfig file is JSON (which is YAML, so every Kubernetes client reads it).
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -195,7 +197,7 @@ CACHE = "eks-token.cache.json"  # its token cache
 CONFIG = "config"  # the kubeconfig file name in a tempdir
 # Credentials written into the exec env only when given as module parameters: (parameter, variable).
 CREDENTIAL_ENV = (("access_key", "AWS_ACCESS_KEY_ID"), ("secret_key", "AWS_SECRET_ACCESS_KEY"),
-                  ("session_token", "AWS_SESSION_TOKEN"), ("profile", "AWS_PROFILE"))
+                  ("session_token", "AWS_SESSION_TOKEN"))
 
 
 def token_script():
@@ -235,8 +237,12 @@ def exec_kubeconfig(module, name, user, host, ca, directory):
     args = [os.path.join(directory, SCRIPT), "--cluster-name", name, "--region", module.region]
     if p["endpoint_url"]:
         args += ["--endpoint-url", p["endpoint_url"]]
-    args += ["--cache", os.path.join(directory, CACHE)]
     explicit = explicit_params(module)
+    # A profile goes in as an argument, not as AWS_PROFILE: botocore lets access keys of the environment (the
+    # client's, which the plugin inherits) win over AWS_PROFILE, but not over a profile it is given explicitly.
+    if "profile" in explicit and p["profile"]:
+        args += ["--profile", p["profile"]]
+    args += ["--cache", os.path.join(directory, CACHE)]
     env = [{"name": var, "value": p[param]} for param, var in CREDENTIAL_ENV if param in explicit and p[param]]
     exec_config = {"apiVersion": API_VERSION, "command": sys.executable, "args": args, "interactiveMode": "Never",
                    "provideClusterInfo": False}

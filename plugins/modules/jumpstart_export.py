@@ -76,6 +76,10 @@ notes:
   - Only the encryption algorithm of an existing copy is compared, not the KMS key.
   - In check mode a missing O(bucket) is reported as a change with a warning (an earlier task of the same
     run may create it); outside check mode it is an error.
+  - The SageMaker SDK works through the module's own connection, as the module's S3 client does - the credentials
+    (O(access_key), O(secret_key) and O(session_token), or O(profile), or else the environment, the shared
+    configuration files, a container or an instance role), the region and O(endpoint_url) - and reads the catalog
+    (unless overridden by O(jumpstart_environment)) with the module's S3 client.
 requirements:
   - sagemaker-core >= 2.27
   - boto3
@@ -204,7 +208,7 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info, is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.edgeml.wavelength.plugins.module_utils import jumpstart as js
@@ -314,6 +318,23 @@ def build_artifact(s3, resolved, sources, workdir):
     return path
 
 
+def sdk_boto_session(module):
+    """boto3 session for the SageMaker SDK from the module's connection parameters, as module.client builds its
+    clients (get_aws_connection_info: parameters, else environment, profile, instance role). The credentials are
+    resolved here, once: the instance metadata service is only asked when nothing else provides credentials."""
+    region, _endpoint_url, connection = get_aws_connection_info(module)
+    try:
+        session = js.boto3_session(region, **connection)
+        credentials = session.get_credentials()
+    except botocore.exceptions.BotoCoreError as e:
+        module.fail_json_aws(e, msg="cannot set up the AWS session for the SageMaker SDK")
+    if credentials is None:
+        module.fail_json(msg="no AWS credentials found: set access_key and secret_key (and session_token) or profile, "
+                             "or provide them through the environment, the shared credentials/config files, "
+                             "or a container or instance role")
+    return session
+
+
 def main():
     argument_spec = dict(
         model_id=dict(type="str", required=True),
@@ -335,21 +356,26 @@ def main():
     errors = ([error] if error else []) + js.check_jumpstart_environment(p["jumpstart_environment"])
     if errors:
         module.fail_json(msg="; ".join(errors))
+    s3 = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
+    boto_session = sdk_boto_session(module)
     try:
         instance_type = js.sagemaker_instance_type(p["instance_type"])
         js.apply_jumpstart_environment(p["jumpstart_environment"])
-        resolved = js.resolve(p["model_id"], p["model_version"], region, instance_type)
+        # The SDK gets the module's session and S3 client (s3.client: endpoint, CA bundle, config), not its own.
+        sagemaker_session = js.sdk_session(boto_session, s3.client)
+        resolved = js.resolve(p["model_id"], p["model_version"], region, instance_type, sagemaker_session)
     except js.JumpStartError as e:
         module.fail_json(msg=str(e))
     except ImportError as e:
         module.fail_json(msg=f"the SageMaker SDK's JumpStart code is required: pip install sagemaker-core ({e})")
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        module.fail_json_aws(e, msg=f"cannot read the JumpStart catalog of region {region}")
 
     prefix = p["prefix"] if p["prefix"] is not None else f"{p['base_prefix']}{p['model_id']}/{resolved['model_version']}/"
     key = posixpath.join(prefix.strip("/"), ARTIFACT_NAME) if prefix.strip("/") else ARTIFACT_NAME
     bucket = p["bucket"]
     artifact_uri = f"s3://{bucket}/{key}"
 
-    s3 = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
     bucket_exists = check_bucket(module, s3, bucket)
     sources = list_sources(module, s3, resolved)
     digest = js.source_digest([(REPACK_FORMAT, resolved["artifact_kind"])] + [s[:3] for s in sources])

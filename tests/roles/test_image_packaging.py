@@ -88,7 +88,7 @@ def test_image_packaging_converge_idempotent_check(tmp_path):
         assert repo["imageScanningConfiguration"]["scanOnPush"] is True
         assert "countNumber" in ecr.get_lifecycle_policy(repositoryName=f"{name}/sentiment")["lifecyclePolicyText"]
         # No registry secret in the output of any run.
-        assert "auths" not in str(task_results(real_tasks, "ECR credentials for the destination registry"))
+        assert "auths" not in str(task_results(real_tasks, "ECR credentials for the registries of the images"))
 
         # Teardown with a model list that names none of them: every repository of the deployment goes (by tag).
         other_file = lab_vars(tmp_path, edge_name=name, edge_artifact_bucket=bucket,

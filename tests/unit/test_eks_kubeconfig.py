@@ -298,3 +298,43 @@ def test_token_script_standalone(tmp_path):
     assert url.startswith("https://sts.eu-west-1.amazonaws.com/?")  # the regional STS endpoint, as aws eks get-token
     assert decode(cred["status"]["token"])["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/")
     assert list(tmp_path.iterdir()) == []  # no --cache: nothing written
+
+
+def test_exec_plugin_gets_the_session_token_and_the_profile(run, cluster, tmp_path, monkeypatch):
+    """Module parameters reach the tokens: keys with a session token (env of the exec entry, over a stale token of
+    the client's environment), and a named profile (over access keys in the client's environment)."""
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "stale-token-of-the-client")  # the client's (and this process's)
+    r = run("eks_kubeconfig", cluster_name=cluster, path=str(tmp_path / "keys" / "config"),
+            access_key="AKIDEKSKEYS", secret_key="secret", session_token="token-eks-keys")
+    assert decode(r["token"])["X-Amz-Security-Token"] == ["token-eks-keys"]
+    exec_config = json.loads(Path(r["path"]).read_text())["users"][0]["user"]["exec"]
+    assert exec_config["env"] == [{"name": "AWS_ACCESS_KEY_ID", "value": "AKIDEKSKEYS"},
+                                  {"name": "AWS_SECRET_ACCESS_KEY", "value": "secret"},
+                                  {"name": "AWS_SESSION_TOKEN", "value": "token-eks-keys"}]
+    assert mode(r["path"]) == 0o600  # it holds secrets: the owner's only
+    rc, cred, err = run_exec({"exec": exec_config})
+    assert rc == 0, err
+    query = assert_eks_token(cred["status"]["token"])
+    assert query["X-Amz-Credential"][0].startswith("AKIDEKSKEYS/")
+    assert query["X-Amz-Security-Token"] == ["token-eks-keys"]
+
+    # A profile of the shared files; the client (and this process) has other keys in its environment.
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[edgeml-eks]\naws_access_key_id = AKIDEKSPROFILE\naws_secret_access_key = secret\n"
+                           "aws_session_token = token-eks-profile\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"  # set by the aws_server fixture
+    # Empty keys: amazon.aws's way of using a profile while the environment has keys.
+    r = run("eks_kubeconfig", cluster_name=cluster, path=str(tmp_path / "profile" / "config"),
+            access_key="", secret_key="", session_token="", profile="edgeml-eks")
+    assert not r.get("failed"), r
+    assert decode(r["token"])["X-Amz-Credential"][0].startswith("AKIDEKSPROFILE/")
+    exec_config = json.loads(Path(r["path"]).read_text())["users"][0]["user"]["exec"]
+    assert "env" not in exec_config
+    assert exec_config["args"][exec_config["args"].index("--profile") + 1] == "edgeml-eks"
+    rc, cred, err = run_exec({"exec": exec_config})
+    assert rc == 0, err
+    query = assert_eks_token(cred["status"]["token"])
+    assert query["X-Amz-Credential"][0].startswith("AKIDEKSPROFILE/")
+    assert query["X-Amz-Security-Token"] == ["token-eks-profile"]
