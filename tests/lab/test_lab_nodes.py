@@ -108,6 +108,37 @@ def fetch(url: str) -> dict | None:
         return None
 
 
+def network_policies_enforced_with_vpc_cni(aws, kube, name: str, url: str) -> None:
+    """A NetworkPolicy admitting 127.0.2.0/28 only: stored, not enforced, until the node's cluster (NodeConfig: lab)
+    has the vpc-cni add-on with enableNetworkPolicy; then a device outside the block gets no answer."""
+    def answers(source: str) -> bool:
+        try:
+            return device.request(url, source=source, timeout=1.5)[0] == 200
+        except (OSError, TimeoutError):
+            return False
+
+    eks, ec2 = aws("eks"), aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.43.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.43.{i}.0/24", AvailabilityZone=f"us-east-1{z}")[
+        "Subnet"]["SubnetId"] for i, z in enumerate("ab")]
+    eks.create_cluster(name="lab", roleArn="arn:aws:iam::123456789012:role/lab", version="1.33",
+                       resourcesVpcConfig={"subnetIds": subnets})
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": name, "namespace": "default"},
+              "spec": {"podSelector": {"matchLabels": {"app": name}}, "policyTypes": ["Ingress"],
+                       "ingress": [{"from": [{"ipBlock": {"cidr": "127.0.2.0/28"}}],
+                                    "ports": [{"protocol": "TCP", "port": 8080}]}]}}
+    kube.create("/apis/networking.k8s.io/v1/namespaces/default/networkpolicies", policy)
+    try:
+        assert answers("127.0.2.100") and answers("127.0.2.10")  # no add-on: not enforced
+        eks.create_addon(clusterName="lab", addonName="vpc-cni", configurationValues='{"enableNetworkPolicy":"true"}')
+        wait_for(lambda: not answers("127.0.2.100"), 20, what="NetworkPolicy enforced")
+        assert answers("127.0.2.10")
+    finally:
+        kube.delete(f"/apis/networking.k8s.io/v1/namespaces/default/networkpolicies/{name}")
+        eks.delete_cluster(name="lab")  # its add-ons go with it
+
+
 def test_deployment_pod_nodeport_rolling_update_and_cleanup(aws, kube, node_group, s3_object, test_image):
     name, node_port = "lab-web", 30123
     asg_name, (instance_id,) = node_group(mime_user_data(BOOT_SCRIPT, nodeconfig=NODECONFIG.format(pool="web")))
@@ -150,6 +181,7 @@ def test_deployment_pod_nodeport_rolling_update_and_cleanup(aws, kube, node_grou
             time.sleep(0.2)
         assert body and body["version"] == "2", "rolling update did not complete"
         assert failures == 0
+        network_policies_enforced_with_vpc_cni(aws, kube, name, url)
         # the old pod stops right after it left the NodePort backends
         wait_for(lambda: len(containers(f"edgelab.deployment=default/{name}")) == 1, 10, what="old pod stopped")
         kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
