@@ -10,7 +10,9 @@ API on URL" when serving; port 0 = a free port); tests use `subprocess_server()`
   minutes old, signed for an existing EKS cluster of the lab AWS endpoint), or the lab-only admin token of the state
   directory (admin-token: the lab's own components and tests). Anything else -> 401 Unauthorized (a Kubernetes
   Status), as EKS answers. /version, /healthz, /readyz, /livez answer without credentials.
-  No authorization: an authenticated caller may do anything (access entries and RBAC are not evaluated).
+- Authorization (edgelab.kubeauthz): the token's IAM principal (lab STS; an assumed-role session -> its role) must
+  have an access entry on the token's cluster (else 401), and each request must be allowed by the entry's access
+  policies within their scope (else 403 Forbidden, the Status kube-apiserver sends). The admin token may do anything.
 kmock stores objects as given; `LabEmulator` adds what kubernetes.core and the Python client rely on:
 - Namespace objects (/api/v1/namespaces[/name]); deleting a Namespace deletes the objects in it.
 - Writes (create, merge/JSON patch, PUT replace, delete) set metadata.uid, creationTimestamp, resourceVersion
@@ -49,7 +51,7 @@ import yaml
 from kmock._internal import dicts, enums, parsing, rendering
 from kmock._internal.k8s import KubernetesError, KubernetesObjectNotFoundError
 
-from edgelab import config, kubeauth, kubetls, managedfields
+from edgelab import config, kubeauth, kubeauthz, kubetls, managedfields
 
 log = logging.getLogger("edgelab.kube")
 
@@ -131,6 +133,7 @@ class LabEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with the write semantics of a real API server (see the module docstring)."""
 
     authenticator: kubeauth.Authenticator | None = None  # None: no authentication (in-process unit use only)
+    authorizer: kubeauthz.Authorizer | None = None  # None: an authenticated caller may do anything
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -146,18 +149,25 @@ class LabEmulator(kmock.KubernetesEmulator):
         return await super().__call__(raw_request)
 
     async def _authenticate(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse | None:
-        """None if the caller may go on, else the 401 answer. Anonymous callers reach only PUBLIC_PATHS; a
-        credential that is given must be valid wherever it is sent (as kube-apiserver does)."""
+        """None if the caller may go on, else the 401 (or, from the authorizer, 403) answer. Anonymous callers reach
+        only PUBLIC_PATHS; a credential that is given must be valid wherever it is sent (as kube-apiserver does)."""
         auth = self.authenticator
         header = raw_request.headers.get("Authorization")
         if auth is None or (header is None and raw_request.path.rstrip("/") in PUBLIC_PATHS) or auth.admin(header):
             return None
+
+        def admit() -> dict | None:  # may ask the lab AWS endpoint (cached): in a thread
+            identity = auth.authenticate(header)
+            if self.authorizer is None:
+                return None
+            return self.authorizer.check(identity, raw_request.method, raw_request.path, raw_request.query_string)
+
         try:
-            await asyncio.to_thread(auth.authenticate, header)  # may ask the lab AWS endpoint (cached)
-            return None
+            denied = await asyncio.to_thread(admit)
         except kubeauth.Refused as e:
             log.warning("401 %s %s: %s", raw_request.method, raw_request.path, e)
             return aiohttp.web.json_response(UNAUTHORIZED, status=401)
+        return None if denied is None else aiohttp.web.json_response(denied, status=403)
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         self._trim_request_log()
@@ -316,6 +326,8 @@ async def serve(host: str, port: int, state_dir: Path | None = None, aws_url: st
     files = kubetls.ensure(state_dir)
     emulator = LabEmulator()
     emulator.authenticator = kubeauth.Authenticator(files.admin_token, aws_url or config.KUBE_AWS_URL)
+    emulator.authorizer = kubeauthz.Authorizer(aws_url or config.KUBE_AWS_URL,
+                                               clusters=emulator.authenticator.clusters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

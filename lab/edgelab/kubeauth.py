@@ -14,8 +14,8 @@ AWS SDKs' EKS token helpers and aws-iam-authenticator make. EKS hands the URL to
   as moto accepts) and `x-k8s-aws-id: <name>` for each EKS cluster the lab AWS endpoint lists (the credential's
   region first, then the other lab regions, as a token is not tied to a region in EKS); the one that matches is
   the cluster the token is for, and it must exist (DescribeCluster). None matches -> refused.
-Not done (yet): authorization (access entries / RBAC are not evaluated: an authenticated caller may do anything),
-the IAM identity mapping (the username is not the principal ARN), session tokens are not checked against STS.
+Authorization (the IAM principal of the key, its access entry and access policies) is edgelab.kubeauthz's; the
+Identity carries what it needs (key id, session token, cluster, region). Session tokens are not checked here.
 """
 
 import base64
@@ -60,6 +60,7 @@ class Identity:
     access_key_id: str | None = None
     cluster: str | None = None
     region: str | None = None
+    session_token: str | None = None  # X-Amz-Security-Token of the presigned URL (temporary credentials)
 
 
 ADMIN = Identity(username="edgelab:admin", admin=True)
@@ -284,7 +285,7 @@ class Authenticator:
                 for name in self.clusters.names(region, max_age=0.0 if refresh else None):
                     if signature_matches(presigned, name, secret) and self.clusters.exists(region, name):
                         return Identity(username=f"eks:{presigned.access_key_id}",
-                                        access_key_id=presigned.access_key_id, cluster=name,
-                                        region=region), presigned
+                                        access_key_id=presigned.access_key_id, cluster=name, region=region,
+                                        session_token=presigned.params.get("X-Amz-Security-Token")), presigned
         raise Refused(f"signature matches no EKS cluster of the lab (key id {presigned.access_key_id}, "
                       f"regions {', '.join(regions)}): tampered, wrong secret, or a cluster that does not exist")

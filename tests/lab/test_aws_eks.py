@@ -66,9 +66,9 @@ def test_update_cluster_config_merges(eks, cluster):
     assert e.value.response["Error"]["Code"] == "InvalidParameterException"
 
 
-def test_access_entries(eks, cluster):
+def test_access_entries(eks, cluster, lab_aws):
     wait_for(lambda: eks.describe_cluster(name="edge")["cluster"]["status"] == "ACTIVE", 5)
-    creator = "arn:aws:iam::123456789012:root"
+    creator = client(lab_aws, "sts").get_caller_identity()["Arn"]  # EKS names the creator's IAM principal
     assert eks.list_access_entries(clusterName="edge")["accessEntries"] == [creator]
     entry = eks.create_access_entry(clusterName="edge", principalArn=NODE_ROLE, type="EC2_LINUX")["accessEntry"]
     assert entry["type"] == "EC2_LINUX" and entry["username"] == "system:node:{{EC2PrivateDNSName}}"

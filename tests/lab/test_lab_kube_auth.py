@@ -1,6 +1,7 @@
 """The lab Kubernetes API refuses what EKS refuses: TLS only (lab CA), EKS bearer tokens (presigned STS
 GetCallerIdentity, <= 15 minutes old, signed for an existing EKS cluster) or the lab-only admin token; anything else
--> 401 with a Kubernetes Status.
+-> 401 with a Kubernetes Status. The token's IAM principal needs an access entry on the cluster (else 401) whose
+access policies allow the request (else 403 Forbidden).
 
 A private API server (edgelab.kube.subprocess_server) checks tokens against the lab AWS endpoint running in-process
 (the session's lab_aws): no running lab needed.
@@ -43,10 +44,12 @@ def server(lab_aws, cluster):
 
 
 def eks_token(cluster: str, endpoint: str | None, region: str = "us-east-1", when: datetime.datetime | None = None,
-              operation: str = "get_caller_identity", secret: str = "testing") -> str:
-    """A token made as EKS clients make it (aws eks get-token, aws-iam-authenticator)."""
-    sts = boto3.client("sts", region_name=region, endpoint_url=endpoint, aws_access_key_id="testing",
-                       aws_secret_access_key=secret)
+              operation: str = "get_caller_identity", secret: str = "testing", key: str = "testing",
+              session_token: str | None = None) -> str:
+    """A token made as EKS clients make it (aws eks get-token, aws-iam-authenticator). Every lab key signs with the
+    lab's fixed secret `testing`."""
+    sts = boto3.client("sts", region_name=region, endpoint_url=endpoint, aws_access_key_id=key,
+                       aws_secret_access_key=secret, aws_session_token=session_token)
     event = "GetCallerIdentity" if operation == "get_caller_identity" else "GetSessionToken"
     sts.meta.events.register(f"before-sign.sts.{event}",
                              lambda request, **_: request.headers.__setitem__("x-k8s-aws-id", cluster))
@@ -162,6 +165,84 @@ def test_the_signed_cluster_header_is_what_counts(lab_aws, cluster):
     assert (identity.cluster, identity.region, identity.access_key_id) == (CLUSTER, "us-east-1", "testing")
     with pytest.raises(kubeauth.Refused, match="matches no EKS cluster"):
         auth.authenticate(f"Bearer {eks_token('ghost', lab_aws.url)}")
+
+
+# -- authorization: access entries and access policies ---------------------------------------------------------
+POLICY = "arn:aws:eks::aws:cluster-access-policy/"
+LOCKED = "authz-edge"  # created without bootstrapClusterCreatorAdminPermissions, as the product creates clusters
+
+
+@pytest.fixture(scope="module")
+def locked(lab_aws):
+    eks = client(lab_aws, "eks")
+    if LOCKED not in eks.list_clusters()["clusters"]:
+        eks.create_cluster(name=LOCKED, roleArn="arn:aws:iam::123456789012:role/edge-cluster", resourcesVpcConfig={},
+                           accessConfig={"authenticationMode": "API",
+                                         "bootstrapClusterCreatorAdminPermissions": False})
+    wait_for(lambda: eks.describe_cluster(name=LOCKED)["cluster"]["status"] == "ACTIVE", 10)
+    return eks
+
+
+def iam_user(lab_aws, name: str) -> tuple[str, str]:
+    """(user ARN, access key id) of a new IAM user: the lab's STS names the key's user."""
+    iam = client(lab_aws, "iam")
+    user = iam.create_user(UserName=name)["User"]["Arn"]
+    return user, iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+
+
+def send(server, token: str, method: str, path: str, body: dict | None = None) -> requests.Response:
+    http = requests.Session()
+    http.trust_env = False
+    return http.request(method, server.url + path, json=body, headers={"Authorization": f"Bearer {token}"},
+                        verify=str(server.ca_cert), timeout=10)
+
+
+def test_a_valid_token_without_access_entry_is_unauthorized(server, lab_aws, locked):
+    """The first Kubernetes call of whoever created the cluster without an access entry for themselves: 401."""
+    _, key = iam_user(lab_aws, "kube-auth-no-entry")
+    token = eks_token(LOCKED, lab_aws.url, key=key)
+    assert_refused(get(server, token))
+    assert_refused(get(server, token, "/version"))  # no user at all, not even for the public paths
+    assert_refused(get(server, eks_token(LOCKED, lab_aws.url)))  # the lab's default credentials: no entry either
+    assert get(server, eks_token(CLUSTER, lab_aws.url)).status_code == 200  # the creator of a bootstrapped cluster
+
+
+def test_view_policy_reads_and_may_not_write(server, lab_aws, locked):
+    user, key = iam_user(lab_aws, "kube-auth-viewer")
+    locked.create_access_entry(clusterName=LOCKED, principalArn=user)
+    locked.associate_access_policy(clusterName=LOCKED, principalArn=user, policyArn=POLICY + "AmazonEKSViewPolicy",
+                                   accessScope={"type": "cluster"})
+    token = eks_token(LOCKED, lab_aws.url, key=key)
+    assert get(server, token).json()["kind"] == "NamespaceList"
+    resp = send(server, token, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                              "metadata": {"name": "viewer-ns"}})
+    assert resp.status_code == 403, resp.text
+    assert resp.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "reason": "Forbidden", "code": 403, "details": {"kind": "namespaces"},
+                           "message": f'namespaces is forbidden: User "{user}" cannot create resource "namespaces" '
+                                      f'in API group "" at the cluster scope'}
+    resp = get(server, token, "/api/v1/nodes")
+    assert resp.status_code == 403 and 'cannot list resource "nodes"' in resp.json()["message"]
+
+    # Removing the entry locks the user out again (within seconds, as EKS)
+    locked.delete_access_entry(clusterName=LOCKED, principalArn=user)
+    wait_for(lambda: get(server, token).status_code == 401, 10, step=0.5)
+
+
+def test_cluster_admin_may_write_and_an_assumed_role_maps_to_its_role(server, lab_aws, locked):
+    iam = client(lab_aws, "iam")
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]})
+    role = iam.create_role(RoleName="kube-auth-deployer", Path="/teams/", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    creds = client(lab_aws, "sts").assume_role(RoleArn=role, RoleSessionName="ci-7")["Credentials"]
+    token = eks_token(LOCKED, lab_aws.url, key=creds["AccessKeyId"], session_token=creds["SessionToken"])
+    locked.create_access_entry(clusterName=LOCKED, principalArn=role)  # the role, with its path
+    locked.associate_access_policy(clusterName=LOCKED, principalArn=role,
+                                   policyArn=POLICY + "AmazonEKSClusterAdminPolicy", accessScope={"type": "cluster"})
+    resp = send(server, token, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                              "metadata": {"name": "deployer-ns"}})
+    assert resp.status_code == 200, resp.text
+    assert send(server, token, "DELETE", "/api/v1/namespaces/deployer-ns").status_code == 200
 
 
 # -- the admin token, public paths ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ and endpoint access settings, UpdateClusterConfig, nodegroup updateConfig, and a
 moto has none)."""
 
 import json
+import re
 import time
 import uuid
 from urllib.parse import unquote
@@ -146,7 +147,7 @@ def resp_create_cluster(self) -> ActionResult:
     if access.get("bootstrapClusterCreatorAdminPermissions", True) and \
             cluster.access_config["authenticationMode"] != "CONFIG_MAP":
         # AWS grants the creator cluster admin through an access entry.
-        creator = f"arn:aws:iam::{self.current_account}:root"
+        creator = _creator(self)
         entry = _new_entry(cluster, creator, {"type": "STANDARD"})
         entry["_policies"][POLICY_ARN + "AmazonEKSClusterAdminPolicy"] = _assoc(
             POLICY_ARN + "AmazonEKSClusterAdminPolicy", {"type": "cluster"})
@@ -190,6 +191,50 @@ def _entries(account: str, region: str, cluster: str) -> dict:
     return LAB.access_entries.setdefault((account, region, cluster), {})
 
 
+_SESSION = re.compile(
+    r"arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):(?P<kind>assumed-role|federated-user)/(?P<rest>.+)")
+_ROLE = re.compile(r"arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):role/(?:.*/)?(?P<name>[^/]+)")
+
+
+def _creator(response) -> str:
+    """The IAM principal of the CreateCluster caller, as EKS names it in the creator's access entry: what STS says
+    for the request's key (moto: the key's IAM user or assumed role, else its default identity), an assumed-role
+    session mapped to its role (with the role's path when IAM knows the role)."""
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+    partition = response.partition
+    _, arn, account = sts_backends[response.current_account][partition].get_caller_identity(
+        response.get_access_key(), response.region)
+    session = _SESSION.fullmatch(arn)
+    if session and session["kind"] == "assumed-role":
+        role = session["rest"].split("/")[0]
+        try:
+            return iam_backends[account][partition].get_role(role).arn
+        except NotFoundException:  # a role IAM does not know: its ARN without a path
+            return f"arn:{session['partition']}:iam::{account}:role/{role}"
+    return arn
+
+
+def _check_principal(kind: str, principal: str) -> None:
+    """EKS refuses STS session principals (assumed-role sessions, federated users) for every entry type, and
+    anything but an IAM role for node types."""
+    if _SESSION.fullmatch(principal) or (kind != "STANDARD" and not _ROLE.fullmatch(principal)):
+        raise _Error(400, "InvalidParameterException", "The specified principalArn is invalid: invalid principal.")
+
+
+def _default_username(kind: str, principal: str) -> str:
+    """EKS's user name for an entry created without one: nodes by their private DNS name, a role by its sessions
+    (arn:aws:sts::ACCT:assumed-role/ROLE/{{SessionName}}, no path), anyone else by the principal ARN."""
+    if kind in MANAGED_GROUPS:
+        return "system:node:{{EC2PrivateDNSName}}" if kind.startswith("EC2") else \
+            "system:node:{{SessionName}}"
+    role = _ROLE.fullmatch(principal)
+    if role:
+        return f"arn:{role['partition']}:sts::{role['account']}:assumed-role/{role['name']}/{{{{SessionName}}}}"
+    return principal
+
+
 def _assoc(policy_arn: str, scope: dict) -> dict:
     scope = {"type": scope.get("type", "cluster"), "namespaces": scope.get("namespaces", [])}
     return {"policyArn": policy_arn, "accessScope": scope, "associatedAt": time.time(), "modifiedAt": time.time()}
@@ -209,8 +254,7 @@ def _check_groups(kind: str, body: dict) -> None:
 def _new_entry(cluster, principal: str, body: dict) -> dict:
     kind = body.get("type", "STANDARD")
     _check_groups(kind, body)
-    username = body.get("username") or (
-        "system:node:{{EC2PrivateDNSName}}" if kind == "EC2_LINUX" else principal)
+    username = body.get("username") or _default_username(kind, principal)
     return {"clusterName": cluster.name, "principalArn": principal, "type": kind, "username": username,
             "kubernetesGroups": MANAGED_GROUPS.get(kind, body.get("kubernetesGroups", [])),
             "tags": body.get("tags", {}),
@@ -270,6 +314,7 @@ def _access_entries(method: str, cluster_name: str, rest: list, body: dict, regi
                              "The specified access entry resource is already in use on this cluster.")
             if body.get("type", "STANDARD") not in ("STANDARD", "EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX"):
                 raise _Error(400, "InvalidParameterException", f"The type {body.get('type')} is not valid.")
+            _check_principal(body.get("type", "STANDARD"), principal)
             entries[principal] = _new_entry(cluster, principal, body)
             return {"accessEntry": _public(entries[principal])}
         principal = rest[0]

@@ -1,0 +1,163 @@
+#!/usr/bin/python
+# Copyright: edgeml team
+# Apache License 2.0 (see LICENSE)
+
+DOCUMENTATION = r"""
+---
+module: caller_principal
+version_added: 0.1.0
+short_description: The IAM principal of the credentials in use, as an EKS access entry names it
+description:
+  - Asks STS who the caller is (C(GetCallerIdentity)) and returns the IAM principal an EKS access entry must name
+    for it. Access entries name IAM roles and users, never STS sessions, and EKS maps a session to its role.
+  - An assumed-role session (C(arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION), also what AWS IAM Identity Center
+    and instance profiles give) maps to its role. The session ARN omits the role's path, which an access entry
+    must include (EKS refuses a path-less ARN for a role with a path, for example the C(aws-reserved/...) roles of
+    IAM Identity Center), so the module reads the role's ARN with C(iam:GetRole) (see O(resolve_role_path)).
+  - An IAM user (C(arn:aws:iam::ACCOUNT:user/...)) and the account root user (C(arn:aws:iam::ACCOUNT:root), which
+    EKS accepts, as for the creator of a cluster, with a warning to use a role) are taken as they are.
+  - A federated user session (C(GetFederationToken)) has no IAM principal an access entry could name, so the
+    module fails with a message. Any other ARN is returned unchanged; EKS judges it.
+  - Reads only: the same in check mode.
+author:
+  - edgeml team
+options:
+  resolve_role_path:
+    description:
+      - For an assumed role, read the role's ARN (with its path) with C(iam:GetRole).
+      - When the caller may not call C(iam:GetRole), the ARN without a path is returned with a warning (right for
+        roles without a path, the common case).
+      - V(false) never calls IAM.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Who runs the playbook
+  edgeml.wavelength.caller_principal:
+  register: caller
+
+- name: Give the caller cluster admin
+  edgeml.wavelength.eks_access_entry:
+    cluster_name: edgeml
+    principal_arn: "{{ caller.principal_arn }}"
+    policy_associations:
+      - policy_arn: arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy
+"""
+
+RETURN = r"""
+caller_arn:
+  description: The caller's ARN as STS answers it.
+  returned: always
+  type: str
+  sample: arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/alice
+account:
+  description: The caller's account.
+  returned: always
+  type: str
+  sample: "123456789012"
+user_id:
+  description: The caller's unique id (for a role session, role id and session name).
+  returned: always
+  type: str
+principal_arn:
+  description: The IAM principal an access entry names for the caller.
+  returned: always
+  type: str
+  sample: arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123456789abcdef
+principal_type:
+  description: V(role), V(user), V(root), or V(other) (an ARN the module does not know, returned unchanged).
+  returned: always
+  type: str
+  sample: role
+session_name:
+  description: The role session name (assumed roles only).
+  returned: when the caller is an assumed-role session
+  type: str
+  sample: alice
+"""
+
+import re
+
+try:
+    import botocore
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+ARN = re.compile(r"arn:(?P<partition>aws[a-z-]*):(?P<service>iam|sts)::(?P<account>\d{12}):(?P<resource>.+)")
+
+
+class NoAccessEntry(ValueError):
+    """The caller has no IAM principal an access entry can name."""
+
+
+def principal_of(caller_arn):
+    """What an EKS access entry names for a caller ARN (STS GetCallerIdentity):
+    dict(principal_arn, principal_type, role_name, session_name). Raises NoAccessEntry for a federated user."""
+    m = ARN.fullmatch(caller_arn or "")
+    result = dict(principal_arn=caller_arn, principal_type="other", role_name=None, session_name=None)
+    if not m:
+        return result
+    partition, service, account, resource = m.group("partition", "service", "account", "resource")
+    kind, _, rest = resource.partition("/")
+    if service == "sts" and kind == "assumed-role" and "/" in rest:
+        role, _, session = rest.partition("/")
+        return dict(principal_arn=f"arn:{partition}:iam::{account}:role/{role}", principal_type="role",
+                    role_name=role, session_name=session)
+    if service == "sts" and kind == "federated-user":
+        raise NoAccessEntry(
+            f"The caller {caller_arn} is a federated user session (GetFederationToken): EKS access entries name IAM "
+            "roles and users only. Run with a role or user, or name the principals in eks_cluster_admin_principal_arns "
+            "and set eks_cluster_grant_caller to false.")
+    if service == "iam" and resource == "root":
+        result["principal_type"] = "root"
+    elif service == "iam" and kind in ("user", "role") and rest:
+        result["principal_type"] = kind
+    return result
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(resolve_role_path=dict(type="bool", default=True)),
+        supports_check_mode=True,
+    )
+    sts = module.client("sts", retry_decorator=AWSRetry.jittered_backoff())
+    try:
+        identity = sts.get_caller_identity(aws_retry=True)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        module.fail_json_aws(e, msg="Failed to ask STS who the caller is (GetCallerIdentity)")
+    try:
+        found = principal_of(identity["Arn"])
+    except NoAccessEntry as e:
+        module.fail_json(msg=str(e), caller_arn=identity["Arn"])
+
+    if found["principal_type"] == "role" and module.params["resolve_role_path"]:
+        iam = module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
+        try:
+            found["principal_arn"] = iam.get_role(RoleName=found["role_name"], aws_retry=True)["Role"]["Arn"]
+        except is_boto3_error_code(["AccessDenied", "AccessDeniedException"]):
+            module.warn(f"Not allowed to read role {found['role_name']} (iam:GetRole): using {found['principal_arn']}, "
+                        "right unless the role has a path (EKS then refuses the access entry).")
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
+            module.fail_json_aws(e, msg=f"Failed to read role {found['role_name']}")
+    if found["principal_type"] == "root":
+        module.warn(f"Running as the account root user: {found['principal_arn']} gets an access entry. "
+                    "AWS recommends an IAM role.")
+
+    result = dict(changed=False, caller_arn=identity["Arn"], account=identity["Account"], user_id=identity["UserId"],
+                  principal_arn=found["principal_arn"], principal_type=found["principal_type"])
+    if found["session_name"]:
+        result["session_name"] = found["session_name"]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
