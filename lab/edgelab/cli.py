@@ -11,12 +11,13 @@ from edgelab.dockerctl import containers, docker
 
 
 def kube_env() -> dict:
-    """kubernetes.core's variables for the lab Kubernetes API as its LAB-ONLY admin (a static token EKS does not
-    have; product code authenticates with EKS tokens: see docs/lab.md)."""
+    """The lab Kubernetes API and its LAB-ONLY admin token (EKS has no such thing; see docs/lab.md), under lab names:
+    not kubernetes.core's K8S_AUTH_*, which it prefers to any kubeconfig, so an exported admin token would let the
+    product's stages skip their own EKS credentials (and the access entries) without anyone noticing."""
     from edgelab import kubetls
     files = kubetls.ensure()
-    return {"K8S_AUTH_HOST": config.KUBE_URL, "K8S_AUTH_API_KEY": files.admin_token,
-            "K8S_AUTH_SSL_CA_CERT": str(files.ca_cert)}
+    return {"EDGELAB_KUBE_URL": config.KUBE_URL, "EDGELAB_KUBE_ADMIN_TOKEN": files.admin_token,
+            "EDGELAB_KUBE_CA_CERT": str(files.ca_cert)}
 
 
 ENV = {

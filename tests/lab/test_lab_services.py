@@ -28,10 +28,11 @@ def test_env_prints_the_client_environment(lab):
     out = run_lab("env").stdout
     assert f"export AWS_ENDPOINT_URL={config.AWS_URL}\n" in out
     assert f"export AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE={config.JUMPSTART_CONTENT_BUCKET}\n" in out
-    admin = kube.admin_server()  # the lab-only admin credential, in kubernetes.core's variables
-    assert f"export K8S_AUTH_HOST={config.KUBE_URL}\n" in out and config.KUBE_URL.startswith("https://")
-    assert f"export K8S_AUTH_API_KEY={admin.token}\n" in out
-    assert f"export K8S_AUTH_SSL_CA_CERT={admin.ca_cert}\n" in out
+    admin = kube.admin_server()  # the lab-only admin credential, under lab names: never kubernetes.core's K8S_AUTH_*
+    assert f"export EDGELAB_KUBE_URL={config.KUBE_URL}\n" in out and config.KUBE_URL.startswith("https://")
+    assert f"export EDGELAB_KUBE_ADMIN_TOKEN={admin.token}\n" in out
+    assert f"export EDGELAB_KUBE_CA_CERT={admin.ca_cert}\n" in out
+    assert "K8S_AUTH_" not in out
 
 
 @pytest.mark.parametrize("registry", [config.SOURCE_REGISTRY, config.ECR_REGISTRY])

@@ -43,7 +43,8 @@ def aws_server():
         LabAWS = None
     if LabAWS is not None:
         # Short lab delays keep the wait paths exercised without slowing the suite.
-        server = LabAWS(host="127.0.0.1", port=0, delays={"eks_create": 2, "eks_delete": 1, "optin": 1, "addon": 0.5}).start()
+        delays = {"eks_create": 2, "eks_delete": 1, "optin": 1, "addon": 0.5}
+        server = LabAWS(host="127.0.0.1", port=0, delays=delays).start()
         yield server.url, "lab"
     else:
         from moto.server import ThreadedMotoServer

@@ -121,7 +121,7 @@ def test_image_pin_keeps_the_image_until_asked(lab_only, run, client, uid, aws_u
 
     request = urllib.request.Request(f"{aws_url}/_lab/ami", method="POST", headers={"Content-Type": "application/json"},
                                      data=json.dumps({"version": "1.33", "release": f"v-{uid}"}).encode())
-    with urllib.request.urlopen(request) as reply:  # noqa: S310 (loopback lab API)
+    with urllib.request.urlopen(request) as reply:
         new = json.loads(reply.read())["image_id"]
     assert new != old and ssm.get_parameter(Name=param)["Parameter"]["Value"] == new
     assert client("ec2").describe_images(ImageIds=[new])["Images"][0]["Name"].endswith(f"-1.33-v-{uid}")

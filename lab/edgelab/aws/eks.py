@@ -123,6 +123,7 @@ def delete_cluster(self, name):
     with LAB.lock:
         LAB.deleting_clusters[(self.account_id, self.region_name, name)] = (cluster, LAB.deadline("eks_delete"))
         LAB.access_entries.pop((self.account_id, self.region_name, name), None)
+        LAB.addons.pop((self.account_id, self.region_name, name), None)
     return cluster
 
 
