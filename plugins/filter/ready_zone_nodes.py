@@ -10,6 +10,7 @@ short_description: Ready Kubernetes Nodes of the given zones, with their zone an
 description:
   - Keeps the Nodes whose C(spec.providerID) is C(aws:///<zone>/<instance id>) with the zone in O(zones) and whose
     C(Ready) condition has status V(True), and returns their zone, instance id and name.
+  - A Node with the O(pending_taint) is left out - its models are not in place, it gets no model pods.
 positional: _input, zones
 options:
   _input:
@@ -22,6 +23,10 @@ options:
     type: list
     elements: str
     required: true
+  pending_taint:
+    description: Key of the taint of nodes whose models are not in place (edge_nodegroup).
+    type: str
+    default: edgeml.io/models-pending
 """
 
 EXAMPLES = r"""
@@ -48,13 +53,12 @@ from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import li
 PROVIDER_ID = re.compile(r"aws:///([^/]+)/(i-[0-9a-zA-Z]+)")
 
 
-
 def _get(obj, key):
     value = obj.get(key) if isinstance(obj, Mapping) else None
     return value if isinstance(value, Mapping) else {}
 
 
-def ready_zone_nodes(nodes, zones):
+def ready_zone_nodes(nodes, zones, pending_taint="edgeml.io/models-pending"):
     """[{zone, instance_id, node_name}] of the Ready Nodes of the zones."""
     list_of(nodes, Mapping, "ready_zone_nodes", "the input (Node resources)")
     list_of(zones, str, "ready_zone_nodes", "zones")
@@ -65,7 +69,9 @@ def ready_zone_nodes(nodes, zones):
         conditions = _get(node, "status").get("conditions") or []
         ready = any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
                     for c in conditions)
-        if match and match[1] in zones and ready:
+        taints = _get(node, "spec").get("taints") or []
+        pending = any(isinstance(t, Mapping) and t.get("key") == pending_taint for t in taints)
+        if match and match[1] in zones and ready and not pending:
             out.append({"zone": match[1], "instance_id": match[2], "node_name": _get(node, "metadata").get("name")})
     return out
 

@@ -8,8 +8,8 @@ module: eks_addon
 version_added: 0.1.0
 short_description: Manage an Amazon EKS add-on (version and configuration values)
 description:
-  - Creates, updates and deletes an EKS add-on, for example C(vpc-cni) with C({enableNetworkPolicy: "true"}) so that
-    the cluster enforces NetworkPolicies.
+  - Creates, updates and deletes an EKS add-on, for example C(vpc-cni) with C(enableNetworkPolicy) set to the
+    string V(true) in its configuration values, so that the cluster enforces NetworkPolicies.
   - Idempotent on what is asked - the version when O(version) is given, and the configuration values, compared as
     data (JSON or YAML, key order and formatting do not matter). An add-on that is being created or updated is
     waited for before it is changed.

@@ -14,7 +14,7 @@ description:
   - A new version is created, and made the default, only when the wanted data differs from the current
     default version, so re-runs do not pile up versions and callers can key an instance refresh on RV(changed).
   - With O(image_pin), an existing template keeps the image of its default version while its tag
-    C(edgeml:image-pin) equals O(image_pin) (for example the Kubernetes version): a newer recommended AMI does not
+    C(edgeml:image-pin) equals O(image_pin) (for example the Kubernetes version). A newer recommended AMI does not
     replace it, and so does not roll the instances, unless O(image_pin_refresh) asks for it or the pin changes.
     RV(image_update_available) says when O(image_id) differs from the kept image.
 author:

@@ -374,6 +374,7 @@ class Agent:
                            pods: list[podlib.Pod]) -> None:
         desired: dict[tuple[str, int], list[tuple]] = {}
         policies = None  # NetworkPolicies, read once per pass when some node enforces them
+        named = None  # (namespace, deployment, port name) -> container port, read once when a Service names one
         for svc in self.kube.list("Service"):
             spec = svc.get("spec", {})
             if spec.get("type") != "NodePort" or not spec.get("selector"):
@@ -390,10 +391,13 @@ class Agent:
                     if not port.get("nodePort"):
                         continue
                     target = port.get("targetPort", port.get("port"))
-                    number, name = (target, None) if isinstance(target, int) else (0, target)
-                    backends = [(config.KUBE_HOST, p.port,
-                                 netpol.ingress_for(policies, namespace, p.labels, number, name) if enforce
-                                 else netpol.ANY) for p in node_pods]
+                    if enforce and isinstance(target, str) and named is None:
+                        named = self.named_container_ports()
+                    backends = [(config.KUBE_HOST, p.port, netpol.ingress_for(
+                        policies, namespace, p.labels,
+                        target if isinstance(target, int) else named.get((namespace, p.deployment, target), 0),
+                        None if isinstance(target, int) else target) if enforce else netpol.ANY)
+                        for p in node_pods]
                     # The carrier address (devices and the VPC only; NetworkPolicies enforced there) and the private
                     # address (inside the cluster: the lab cannot tell pods by address, so no policy applies).
                     if inst.carrier_ip:
@@ -402,6 +406,17 @@ class Agent:
                         desired[(self.vpc_ips[instance_id], int(port["nodePort"]))] = [
                             (host, hostport, netpol.ANY) for host, hostport, _ in backends]
         self.proxy.sync(desired)
+
+    def named_container_ports(self) -> dict:
+        """(namespace, deployment, port name) -> containerPort of the Deployments' first container."""
+        out = {}
+        for dep in self.kube.list("Deployment"):
+            meta = dep.get("metadata", {})
+            containers = (((dep.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [{}]
+            for port in containers[0].get("ports") or []:
+                if port.get("name"):
+                    out[(meta.get("namespace", "default"), meta.get("name"), port["name"])] = port["containerPort"]
+        return out
 
     def network_policy_enforced(self, region: str, cluster: str) -> bool:
         """Whether the node's cluster has the vpc-cni add-on with enableNetworkPolicy "true" (cached a few seconds)."""
