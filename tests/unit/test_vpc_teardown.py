@@ -19,7 +19,9 @@ from botocore.exceptions import ClientError
 
 REPO = Path(__file__).resolve().parents[2]
 CREDS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
-DELAYS = {"eks_delete": 0.3, "eni_linger": 0.8, "cagw_delete": 0.3, "iam_propagation": 0}
+# eni_linger is long enough that the EKS interfaces are still there when the teardown starts, even on a loaded
+# machine (the test proves the wait), short enough to keep the suite fast.
+DELAYS = {"eks_delete": 0.3, "eni_linger": 3.0, "cagw_delete": 0.3, "iam_propagation": 0}
 ROLE = "arn:aws:iam::123456789012:role/eks"
 CNI_TAG = "node.k8s.amazonaws.com/instance_id"
 
