@@ -60,6 +60,12 @@ options:
       - Mutually exclusive with O(path).
     type: bool
     default: false
+  return_token:
+    description:
+      - Return a static token (RV(token), RV(expiration), RV(kubeconfig)). Turn it off when only the kubeconfig file
+        is used, so that no credential sits in the registered result (shown with C(-v)).
+    type: bool
+    default: true
 notes:
   - The exec plugin runs C(python eks-token.py --cluster-name NAME --region REGION [--endpoint-url URL]
     [--profile NAME] --cache DIR/eks-token.cache.json) and prints an C(ExecCredential). It takes credentials from its
@@ -116,11 +122,11 @@ certificate_authority_data:
   type: str
 token:
   description: Bearer token (a credential).
-  returned: always
+  returned: unless O(return_token=false)
   type: str
 expiration:
   description: UTC time (RFC 3339) after which the token should no longer be used (signing time + 14 minutes).
-  returned: always
+  returned: unless O(return_token=false)
   type: str
   sample: "2025-01-01T12:14:00Z"
 cluster:
@@ -155,7 +161,7 @@ kubeconfig:
   description:
     - A kubeconfig with one cluster (server and C(certificate-authority-data)), user and context; the user carries
       the static RV(token).
-  returned: always
+  returned: unless O(return_token=false)
   type: dict
 path:
   description: The kubeconfig file written, whose user is the exec credential plugin.
@@ -289,6 +295,7 @@ def main():
             user_name=dict(type="str", default="eks"),
             path=dict(type="path"),
             tempdir=dict(type="bool", default=False),
+            return_token=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("path", "tempdir")],
         supports_check_mode=True,  # read-only in AWS; the scratch kubeconfig is written in check mode too
@@ -311,21 +318,22 @@ def main():
     if not ca:
         module.fail_json(msg=f"EKS cluster {name} reports no certificate authority data (certificateAuthority.data)")
 
-    # STS regional endpoint (as aws eks get-token uses), or the endpoint_url override. Presigning sends nothing.
-    sts = module.client("sts")
-    try:
-        token, expires = get_token(sts, name)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to make a token for EKS cluster {name}")
-
     result = dict(
-        changed=False, host=host, certificate_authority_data=ca, token=token, expiration=rfc3339(expires),
+        changed=False, host=host, certificate_authority_data=ca,
         cluster={"name": cluster.get("name"), "arn": cluster.get("arn"), "status": status,
                  "version": cluster.get("version"), "endpoint": host,
                  "service_ipv4_cidr": (cluster.get("kubernetesNetworkConfig") or {}).get("serviceIpv4Cidr"),
                  "certificate_authority_data": ca},
-        kubeconfig=kubeconfig_dict(name, user, host, ca, {"token": token}),
     )
+    if module.params["return_token"]:
+        # STS regional endpoint (as aws eks get-token uses), or the endpoint_url override. Presigning sends nothing.
+        sts = module.client("sts")
+        try:
+            token, expires = get_token(sts, name)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            module.fail_json_aws(e, msg=f"Failed to make a token for EKS cluster {name}")
+        result.update(token=token, expiration=rfc3339(expires),
+                      kubeconfig=kubeconfig_dict(name, user, host, ca, {"token": token}))
     if module.params["path"] or module.params["tempdir"]:
         try:
             result["path"], result["directory"] = write_kubeconfig(module, name, user, host, ca)

@@ -213,6 +213,15 @@ def test_tempdir_in_check_mode(run, cluster):
         shutil.rmtree(r["directory"], ignore_errors=True)
 
 
+def test_no_token_in_the_result_when_only_the_file_is_used(run, cluster, tmp_path):
+    r = run("eks_kubeconfig", cluster_name=cluster, path=str(tmp_path / "config"), return_token=False)
+    assert not {"token", "expiration", "kubeconfig"} & set(r) and r["cluster"]["name"] == cluster
+    assert "k8s-aws-v1." not in json.dumps(r)  # no credential to show with -v
+    rc, cred, err = run_exec(json.loads(Path(r["path"]).read_text())["users"][0]["user"])
+    assert rc == 0, err
+    assert_eks_token(cred["status"]["token"])
+
+
 def test_path_and_tempdir_are_exclusive(run, cluster, tmp_path):
     r = run("eks_kubeconfig", cluster_name=cluster, path=str(tmp_path / "config"), tempdir=True)
     assert r["failed"] and "mutually exclusive" in r["msg"]
