@@ -53,7 +53,7 @@ def boot_failure_report(failed, consoles, pending_taint="edgeml.io/models-pendin
     for node in failed:
         console = by_id.get(node.get("instance_id"), {})
         why = console.get("matches") or console.get("tail") or []
-        reason = " | ".join(why) if why else "no console output yet"
+        reason = " | ".join(why) if why else console.get("error") or "no console output yet"
         lines.append(f"node {node.get('node_name')} (instance {node.get('instance_id')}, zone {node.get('zone')}) "
                      f"joined with the {pending_taint} taint, its models are not in place; console: {reason}")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ description:
   - A node serves when, for every model name in O(models), it runs a pod labelled
     C(app.kubernetes.io/name=<model>) that is Ready and not being deleted. With C(externalTrafficPolicy Local), only
     such a node answers on the models' NodePorts, so only such a node may hold the zone's stable address.
-  - Returns the input to C(edgeml.wavelength.carrier_address): one entry per zone, serving instances sorted.
+  - Returns the input to C(edgeml.wavelength.carrier_address), one entry per zone, serving instances sorted.
 positional: _input, pods, models
 options:
   _input:

@@ -11,14 +11,17 @@ description:
   - Asks STS who the caller is (C(GetCallerIdentity)) and returns the IAM principal an EKS access entry must name
     for it. Access entries name IAM roles and users, never STS sessions, and EKS maps a session to its role.
   - An assumed-role session (C(arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION), also what AWS IAM Identity Center
-    and instance profiles give) maps to its role. The session ARN omits the role's path, which an access entry
-    must include (EKS refuses a path-less ARN for a role with a path, for example the C(aws-reserved/...) roles of
-    IAM Identity Center), so the module reads the role's ARN with C(iam:GetRole) (see O(resolve_role_path)).
+    and instance profiles give) maps to its role. The session ARN omits the role's path; the module reads the role's
+    full ARN with C(iam:GetRole) (see O(resolve_role_path)) so that the entry names the role exactly as IAM does
+    (for example the C(aws-reserved/...) roles of IAM Identity Center). Whether EKS would also match a path-less ARN
+    is not documented, so the module does not rely on it.
+  - Mapping a session to its role gives the access to every session of that role (for example every user of an
+    IAM Identity Center permission set), and the entry stays after the run.
   - An IAM user (C(arn:aws:iam::ACCOUNT:user/...)) and the account root user (C(arn:aws:iam::ACCOUNT:root), which
     EKS accepts, as for the creator of a cluster, with a warning to use a role) are taken as they are.
   - A federated user session (C(GetFederationToken)) has no IAM principal an access entry could name, so the
     module fails with a message. Any other ARN is returned unchanged; EKS judges it.
-  - Reads only: the same in check mode.
+  - Reads only, so check mode behaves the same.
 author:
   - edgeml team
 options:

@@ -98,7 +98,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 BUSY = ("CREATING", "UPDATING", "DELETING")
-BROKEN = ("CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED", "DEGRADED")
+BROKEN = ("CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED")  # DEGRADED can recover (e.g. once nodes exist): waited on
 POLL = (0.5, 10.0)  # first and longest pause between polls (doubling)
 
 
@@ -132,8 +132,10 @@ def wait_for(module, client, cluster: str, name: str, gone: bool = False) -> dic
         if addon is None and not gone:
             module.fail_json(msg=f"add-on {name} of cluster {cluster} disappeared while waiting for it")
         if time.monotonic() >= deadline:
+            issues = [f"{i.get('code')}: {i.get('message')}" for i in ((addon or {}).get("health") or {}).get("issues", [])]
             module.fail_json(msg=f"add-on {name} of cluster {cluster} is still {status} after "
-                                 f"{module.params['wait_timeout']} s (wait_timeout)", addon=addon)
+                                 f"{module.params['wait_timeout']} s (wait_timeout){': ' if issues else ''}"
+                                 f"{'; '.join(issues)}", addon=addon)
         time.sleep(pause)
         pause = min(pause * 2, POLL[1])
 
@@ -145,7 +147,8 @@ def wanted_changes(addon: dict, params: dict) -> dict:
         changes["addonVersion"] = params["version"]
     values = params["configuration_values"]
     if values is not None and values != parse_values(addon.get("configurationValues")):
-        changes["configurationValues"] = json.dumps(values, sort_keys=True, separators=(",", ":")) if values else ""
+        # "{}" (not ""): valid for every add-on's schema, and means its defaults.
+        changes["configurationValues"] = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return changes
 
 
@@ -178,6 +181,11 @@ def main():
         addon = describe(client, cluster, name)
         if addon and addon.get("status") in BUSY and p["wait"] and not module.check_mode:
             addon = wait_for(module, client, cluster, name, gone=addon["status"] == "DELETING")
+        if addon and addon.get("status") == "DELETING" and module.check_mode:
+            addon = None  # gone by the time a real run would wait for it
+        if addon and addon.get("status") == "DELETING" and p["state"] == "present":
+            module.fail_json(msg=f"add-on {name} of cluster {cluster} is being deleted; wait (wait=true) or run again "
+                                 "once it is gone")
         before = state(addon)
         if p["state"] == "absent":
             if not addon:

@@ -11,6 +11,8 @@ description:
   - Read-only. Calls C(GetConsoleOutput) for each instance, with C(Latest=true) (the current serial console
     output, Nitro instances), falling back to the buffered output where the instance type does not support it.
   - Returns the lines that match O(pattern) and the last O(tail_lines) lines. EC2 keeps the last 64 KB.
+  - An instance whose output cannot be read (gone, access denied) is reported with RV(instances[].error) rather than
+    failing the task, so that a caller can still say what it knows.
 author:
   - edgeml team
 options:
@@ -52,6 +54,7 @@ instances:
                 returned: always}
     matches: {description: Lines that match O(pattern)., type: list, elements: str, returned: always}
     tail: {description: The last O(tail_lines) lines., type: list, elements: str, returned: always}
+    error: {description: Why the output could not be read., type: str, returned: when it could not be read}
   sample:
     - instance_id: i-0123456789abcdef0
       available: true
@@ -106,10 +109,9 @@ def main():
     instances = []
     for instance_id in p["instance_ids"]:
         try:
-            text = console_text(ec2, instance_id)
+            instances.append(summarize(instance_id, console_text(ec2, instance_id), pattern, p["tail_lines"]))
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            module.fail_json_aws(e, msg=f"Failed to read the console output of {instance_id}")
-        instances.append(summarize(instance_id, text, pattern, p["tail_lines"]))
+            instances.append({**summarize(instance_id, "", pattern, 0), "error": f"GetConsoleOutput failed: {e}"})
     module.exit_json(changed=False, instances=instances)
 
 

@@ -68,7 +68,8 @@ def test_failed_user_data_still_joins_with_its_taints(kube, aws, node_group):
     # The console output (GetConsoleOutput) says what failed.
     script = "#!/bin/bash\necho fetching model\necho 'no such object' >&2\nexit 7\n"
     other = ("#!/bin/bash\nmkdir -p /etc/kubernetes/kubelet/config.json.d\n"
-             "echo '{\"kind\": \"KubeletConfiguration\", \"maxPods\": 20}' "
+             "echo '{\"apiVersion\": \"kubelet.config.k8s.io/v1beta1\", \"kind\": \"KubeletConfiguration\", "
+             "\"maxPods\": 20}' "
              "> /etc/kubernetes/kubelet/config.json.d/50-other.conf\necho second part ran\n")
     _, (instance_id,) = node_group(mime_user_data(script, other, nodeconfig=PENDING_NODECONFIG))
     node = wait_for(lambda: kube.node(instance_id), 60, what="Node registered")

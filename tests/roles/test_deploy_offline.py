@@ -198,8 +198,7 @@ def test_check_converge_idempotence_update(kube, tmp_path):
     netpol = found["NetworkPolicy/sentiment-ingress"]["spec"]
     allowed = [{"ipBlock": {"cidr": "127.0.0.0/8"}}, {"ipBlock": {"cidr": "198.51.100.0/24"}}]
     probes = [{"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "edgeml",
-                                               "app.kubernetes.io/component": "probe"}}},
-              {"ipBlock": {"cidr": "10.0.0.0/16"}}]  # edge_vpc_cidr: a masqueraded probe arrives from its node
+                                               "app.kubernetes.io/component": "probe"}}}]
     assert netpol["ingress"] == [{"from": allowed, "ports": [{"protocol": "TCP", "port": 8080}]},
                                  {"from": probes, "ports": [{"protocol": "TCP", "port": 8080}]}]
 

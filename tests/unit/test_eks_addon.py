@@ -36,6 +36,18 @@ def test_addon_lifecycle(cluster, run, client):
                                      "configuration_values": {"enableNetworkPolicy": "false"}}}
     assert not eks_addons.network_policy_enabled("us-east-1", cluster)
 
+    cleared = run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values={}, wait_timeout=30)
+    assert cleared["changed"] and cleared["addon"]["configurationValues"] == "{}"  # "{}", never ""
+    assert not run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values={})["changed"]
+
+    # DELETING, then gone: the module waits; a new one cannot be created meanwhile.
+    eks.delete_addon(clusterName=cluster, addonName="vpc-cni")
+    assert eks.describe_addon(clusterName=cluster, addonName="vpc-cni")["addon"]["status"] == "DELETING"
+    busy = run("eks_addon", cluster_name=cluster, name="vpc-cni", wait=False)
+    assert busy["failed"] and "is being deleted" in busy["msg"]
+    assert run("eks_addon", cluster_name=cluster, name="vpc-cni", state="absent", wait_timeout=30)["changed"] is False
+    assert eks.list_addons(clusterName=cluster)["addons"] == []
+    assert run("eks_addon", cluster_name=cluster, name="vpc-cni", wait_timeout=30)["changed"]  # again after the delete
     assert run("eks_addon", cluster_name=cluster, name="vpc-cni", state="absent", wait_timeout=30)["changed"]
     assert eks.list_addons(clusterName=cluster)["addons"] == []
     assert not run("eks_addon", cluster_name=cluster, name="vpc-cni", state="absent")["changed"]

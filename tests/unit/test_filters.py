@@ -430,15 +430,17 @@ def test_boot_failure_report():
               {"zone": MIA, "instance_id": "i-2a", "node_name": "n-c"}]
     consoles = [{"instance_id": "i-0a", "matches": ["edgeml: model placement failed: m: sha256 mismatch", "x"],
                  "tail": ["last"]},
-                {"instance_id": "i-1a", "matches": [], "tail": ["booting", "last line"]}]
+                {"instance_id": "i-1a", "matches": [], "tail": ["booting", "last line"]},
+                {"instance_id": "i-2a", "matches": [], "tail": [], "error": "GetConsoleOutput failed: AccessDenied"}]
     assert boot_failure_report(failed, consoles).splitlines() == [
         f"node n-a (instance i-0a, zone {BOS}) joined with the edgeml.io/models-pending taint, its models are not in "
         "place; console: edgeml: model placement failed: m: sha256 mismatch | x",
         f"node n-b (instance i-1a, zone {NYC}) joined with the edgeml.io/models-pending taint, its models are not in "
         "place; console: booting | last line",
         f"node n-c (instance i-2a, zone {MIA}) joined with the edgeml.io/models-pending taint, its models are not in "
-        "place; console: no console output yet"]
+        "place; console: GetConsoleOutput failed: AccessDenied"]
     assert boot_failure_report([], []) == ""
+    assert boot_failure_report(failed[:1], []).endswith("console: no console output yet")
     with pytest.raises(AnsibleFilterError, match="consoles must be a list of dicts"):
         boot_failure_report(failed, {"i-0a": {}})
 

@@ -3,7 +3,8 @@
 CreateAddon, DescribeAddon, ListAddons, UpdateAddon, DeleteAddon, DescribeAddonVersions and
 DescribeAddonConfiguration for the three default add-ons (vpc-cni, coredns, kube-proxy), with EKS's shapes and
 errors: a new add-on is CREATING, an update UPDATING, a delete DELETING, each for the `addon` delay;
-`configurationValues` (JSON or YAML) are checked against the add-on version's JSON schema (a subset of the real one:
+`configurationValues` (JSON or YAML; "" is refused as not an object: the lab's choice, EKS's answer to "" is not
+known here) are checked against the add-on version's JSON schema (a subset of the real one:
 the keys listed below; anything else is refused as EKS refuses unknown keys); a version must be compatible with
 the cluster's Kubernetes version. What the add-ons do is not emulated, except one thing the node agent reads:
 vpc-cni's `enableNetworkPolicy` ("true" turns on NetworkPolicy enforcement at the nodes, lab/edgelab/nodes/).
@@ -79,7 +80,7 @@ def _check(name: str, version: str | None, kubernetes: str, values: str | None) 
     if version not in dict(VERSIONS[name]) or kubernetes not in dict(VERSIONS[name])[version]:
         raise Error(400, "InvalidParameterException",
                     f"Addon version specified is not supported by the cluster (Kubernetes {kubernetes}): {version}")
-    if values:
+    if values is not None:
         try:
             doc = yaml.safe_load(values)  # JSON is YAML
             jsonschema.validate(doc, SCHEMAS[name])
@@ -94,6 +95,12 @@ def _status(addon: dict) -> dict:
     if addon["status"] in ("CREATING", "UPDATING") and now() >= addon["_until"]:
         addon["status"] = "ACTIVE"
     return addon
+
+
+def _purge(addons: dict) -> None:
+    """Add-ons whose DELETING time is over are gone."""
+    for name in [n for n, a in addons.items() if a["status"] == "DELETING" and now() >= a["_until"]]:
+        del addons[name]
 
 
 def _public(addon: dict) -> dict:
@@ -142,6 +149,7 @@ def handle(method: str, parts: list[str], query: dict, body: dict, region: str) 
     cluster = _cluster(region, parts[1])
     with LAB.lock:
         addons = _addons(region, cluster.name)
+        _purge(addons)
         if len(parts) == 3:
             if method == "GET":
                 return {"addons": sorted(addons)}
@@ -153,15 +161,17 @@ def handle(method: str, parts: list[str], query: dict, body: dict, region: str) 
         if len(parts) == 5 and parts[4] == "update" and method == "POST":
             return update(cluster, addon, body)
         if method == "DELETE":
-            del addons[name]
-            return {"addon": {**_public(addon), "status": "DELETING"}}
+            if addon["status"] != "DELETING":
+                addon.update(status="DELETING", modifiedAt=time.time(), _until=LAB.deadline("addon"))
+            return {"addon": _public(addon)}
         return {"addon": _public(addon)}
 
 
 def create(cluster, addons: dict, body: dict, region: str) -> dict:
     name = body.get("addonName", "")
     if name in addons:
-        raise Error(409, "ResourceInUseException", "Addon already exists.")
+        raise Error(409, "ResourceInUseException", "Addon already exists." if addons[name]["status"] != "DELETING"
+                    else f"Addon {name} is being deleted.")
     version = _check(name, body.get("addonVersion"), cluster.version, body.get("configurationValues"))
     stamp = time.time()
     addons[name] = {
@@ -180,7 +190,8 @@ def update(cluster, addon: dict, body: dict) -> dict:
         raise Error(409, "ResourceInUseException", f"Addon {addon['addonName']} is {addon['status']}; "
                     "wait until it is ACTIVE to update it.")
     version = _check(addon["addonName"], body.get("addonVersion") or addon["addonVersion"], cluster.version,
-                     body.get("configurationValues", addon["configurationValues"]))
+                     body["configurationValues"] if "configurationValues" in body
+                     else addon["configurationValues"] or None)
     params = [{"type": "AddonVersion", "value": version}]
     if "configurationValues" in body:
         addon["configurationValues"] = body["configurationValues"] or ""

@@ -185,10 +185,14 @@ class Agent:
                 out.write(b"cc_scripts_user.py[WARNING]: Failed to run module scripts_user\n")
         if result["ok"]:
             try:
-                drop_ins = [yaml.safe_load(f.read_text()) or {}
-                            for f in sorted((disk / "kubelet-config.d").glob("*.conf"))]
-                if not all(isinstance(d, dict) for d in drop_ins):
-                    raise ValueError("a drop-in is not a mapping")
+                # nodeadm passes --config-dir only when the NodeConfig has kubelet.config (Kubernetes 1.29+);
+                # kubelet refuses a drop-in without apiVersion and kind.
+                files = sorted((disk / "kubelet-config.d").glob("*.conf")) if parsed.kubelet_config else []
+                drop_ins = [yaml.safe_load(f.read_text()) or {} for f in files]
+                for f, doc in zip(files, drop_ins, strict=True):
+                    if not isinstance(doc, dict) or doc.get("kind") != "KubeletConfiguration" or \
+                            not str(doc.get("apiVersion", "")).startswith("kubelet.config.k8s.io/"):
+                        raise ValueError(f"{f.name} is not a KubeletConfiguration with apiVersion and kind")
             except (yaml.YAMLError, ValueError) as e:  # kubelet refuses to start on a bad drop-in
                 result.update(ok=False, reason="KubeletConfigInvalid", message=f"{KUBELET_DROP_INS}: {e}")
             else:
