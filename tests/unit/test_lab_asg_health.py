@@ -7,6 +7,7 @@ import time
 import boto3
 import pytest
 import requests
+from conftest import lab_delays
 
 BOS = "us-east-1-wl1-bos-wlz-1"
 DELAYS = {"asg_health": 1.0, "asg_instance": 0.3}
@@ -14,25 +15,17 @@ DELAYS = {"asg_health": 1.0, "asg_instance": 0.3}
 
 @pytest.fixture(scope="module")
 def env(aws_server):
-    url, kind = aws_server
-    if kind == "moto":
-        pytest.fail("this test needs the lab AWS extension (lab/edgelab/aws), only plain moto is available")
-    if kind == "external":
-        pytest.skip("changes lab delays: in-process lab AWS only")
-    before = requests.get(f"{url}/_lab/config", timeout=5).json()["delays"]
-    requests.post(f"{url}/_lab/config", json={"delays": DELAYS}, timeout=5).raise_for_status()
+    with lab_delays(aws_server, DELAYS) as url:
+        def make(service):
+            return boto3.client(service, endpoint_url=url, region_name="us-east-1",
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
 
-    def make(service):
-        return boto3.client(service, endpoint_url=url, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
-
-    ec2 = make("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.71.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.71.{i}.0/24", AvailabilityZone=f"us-east-1{az}")[
-        "Subnet"]["SubnetId"] for i, az in enumerate("ab")]
-    ami = ec2.describe_images(Owners=["602401143452"])["Images"][0]["ImageId"]
-    yield {"url": url, "ec2": ec2, "asg": make("autoscaling"), "vpc": vpc, "subnets": subnets, "ami": ami}
-    requests.post(f"{url}/_lab/config", json={"delays": before}, timeout=5)
+        ec2 = make("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.71.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.71.{i}.0/24", AvailabilityZone=f"us-east-1{az}")[
+            "Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+        ami = ec2.describe_images(Owners=["602401143452"])["Images"][0]["ImageId"]
+        yield {"url": url, "ec2": ec2, "asg": make("autoscaling"), "vpc": vpc, "subnets": subnets, "ami": ami}
 
 
 def wait_for(check, timeout=15.0, what="condition"):

@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from conftest import lab_delays
 
 DELAYS = {"eks_delete": 0.3, "eni_linger": 1.0, "cagw_delete": 0.5, "iam_propagation": 0}
 ROLE = "arn:aws:iam::123456789012:role/eks"
@@ -15,15 +16,8 @@ ROLE = "arn:aws:iam::123456789012:role/eks"
 
 @pytest.fixture(scope="module")
 def lab(aws_server):
-    url, kind = aws_server
-    if kind == "moto":
-        pytest.fail("this test needs the lab AWS extension (lab/edgelab/aws), only plain moto is available")
-    if kind == "external":
-        pytest.skip("changes lab delays: in-process lab AWS only")
-    before = requests.get(f"{url}/_lab/config", timeout=5).json()["delays"]
-    requests.post(f"{url}/_lab/config", json={"delays": DELAYS}, timeout=5).raise_for_status()
-    yield url
-    requests.post(f"{url}/_lab/config", json={"delays": before}, timeout=5)
+    with lab_delays(aws_server, DELAYS) as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,19 +7,17 @@ import json
 import time
 
 import pytest
-import requests
 from botocore.exceptions import ClientError
+from conftest import lab_delays
 
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
 
 @pytest.fixture
-def propagation(lab_only, aws_url):
-    before = requests.get(f"{aws_url}/_lab/config", timeout=5).json()["delays"]
-    requests.post(f"{aws_url}/_lab/config", json={"delays": {"iam_propagation": 1.5}}, timeout=5).raise_for_status()
-    yield 1.5
-    requests.post(f"{aws_url}/_lab/config", json={"delays": before}, timeout=5)
+def propagation(aws_server):
+    with lab_delays(aws_server, {"iam_propagation": 1.5}):
+        yield 1.5
 
 
 def test_new_role_cannot_be_assumed_by_eks_at_once(propagation, run, client, uid, subnets):

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from botocore.exceptions import ClientError
+from conftest import lab_delays
 
 REPO = Path(__file__).resolve().parents[2]
 CREDS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
@@ -28,15 +28,8 @@ CNI_TAG = "node.k8s.amazonaws.com/instance_id"
 
 @pytest.fixture(scope="module")
 def lab(aws_server):
-    url, kind = aws_server
-    if kind == "moto":
-        pytest.fail("this test needs the lab AWS extension (lab/edgelab/aws), only plain moto is available")
-    if kind == "external":
-        pytest.skip("changes lab delays: in-process lab AWS only")
-    before = requests.get(f"{url}/_lab/config", timeout=5).json()["delays"]
-    requests.post(f"{url}/_lab/config", json={"delays": DELAYS}, timeout=5).raise_for_status()
-    yield url
-    requests.post(f"{url}/_lab/config", json={"delays": before}, timeout=5)
+    with lab_delays(aws_server, DELAYS) as url:
+        yield url
 
 
 def deployment(ec2, eks, name, n):
