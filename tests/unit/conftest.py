@@ -61,22 +61,28 @@ def aws_url(aws_server):
     return aws_server[0]
 
 
-@contextlib.contextmanager
-def lab_delays(aws_server, delays: dict):
-    """Set lab delays for the block, restore the old ones after; yields the endpoint URL. Only on the in-process
-    lab AWS: a shared `lab up` (EDGELAB_AWS_URL) is not reconfigured by a test, and plain moto has no delays."""
-    url, kind = aws_server
-    if kind == "moto":
-        pytest.fail("this test needs the lab AWS extension (lab/edgelab/aws), only plain moto is available")
-    if kind == "external":
-        pytest.skip("changes lab delays: in-process lab AWS only")
-    import requests
-    before = requests.get(f"{url}/_lab/config", timeout=5).json()["delays"]
-    requests.post(f"{url}/_lab/config", json={"delays": delays}, timeout=5).raise_for_status()
-    try:
-        yield url
-    finally:
-        requests.post(f"{url}/_lab/config", json={"delays": before}, timeout=5)
+@pytest.fixture(scope="session")
+def lab_delays(aws_server):
+    """lab_delays(delays): a context that sets lab delays for its block, restores the old ones after, and yields the
+    endpoint URL. Only on the in-process lab AWS: a shared `lab up` (EDGELAB_AWS_URL) is not reconfigured by a test,
+    and plain moto has no delays. (A fixture, not an import: `conftest` is another module when the awx tests run in
+    the same session.)"""
+    @contextlib.contextmanager
+    def apply(delays: dict):
+        url, kind = aws_server
+        if kind == "moto":
+            pytest.fail("this test needs the lab AWS extension (lab/edgelab/aws), only plain moto is available")
+        if kind == "external":
+            pytest.skip("changes lab delays: in-process lab AWS only")
+        import requests
+        before = requests.get(f"{url}/_lab/config", timeout=5).json()["delays"]
+        requests.post(f"{url}/_lab/config", json={"delays": delays}, timeout=5).raise_for_status()
+        try:
+            yield url
+        finally:
+            requests.post(f"{url}/_lab/config", json={"delays": before}, timeout=5)
+
+    return apply
 
 
 @pytest.fixture

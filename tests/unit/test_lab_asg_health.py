@@ -7,15 +7,14 @@ import time
 import boto3
 import pytest
 import requests
-from conftest import lab_delays
 
 BOS = "us-east-1-wl1-bos-wlz-1"
 DELAYS = {"asg_health": 1.0, "asg_instance": 0.3}
 
 
 @pytest.fixture(scope="module")
-def env(aws_server):
-    with lab_delays(aws_server, DELAYS) as url:
+def env(lab_delays):
+    with lab_delays(DELAYS) as url:
         def make(service):
             return boto3.client(service, endpoint_url=url, region_name="us-east-1",
                                 aws_access_key_id="testing", aws_secret_access_key="testing")

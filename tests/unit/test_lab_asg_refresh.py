@@ -7,14 +7,13 @@ import time
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import lab_delays
 
 DELAYS = {"asg_instance": 0.3, "refresh_warmup": 0.6}
 
 
 @pytest.fixture(scope="module")
-def env(aws_server):
-    with lab_delays(aws_server, DELAYS) as url:
+def env(lab_delays):
+    with lab_delays(DELAYS) as url:
         def make(service):
             return boto3.client(service, endpoint_url=url, region_name="us-east-1",
                                 aws_access_key_id="testing", aws_secret_access_key="testing")

@@ -8,15 +8,14 @@ import time
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from conftest import lab_delays
 
 DELAYS = {"eks_delete": 0.3, "eni_linger": 1.0, "cagw_delete": 0.5, "iam_propagation": 0}
 ROLE = "arn:aws:iam::123456789012:role/eks"
 
 
 @pytest.fixture(scope="module")
-def lab(aws_server):
-    with lab_delays(aws_server, DELAYS) as url:
+def lab(lab_delays):
+    with lab_delays(DELAYS) as url:
         yield url
 
 

@@ -8,15 +8,14 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import lab_delays
 
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
 
 @pytest.fixture
-def propagation(aws_server):
-    with lab_delays(aws_server, {"iam_propagation": 1.5}):
+def propagation(lab_delays):
+    with lab_delays({"iam_propagation": 1.5}):
         yield 1.5
 
 

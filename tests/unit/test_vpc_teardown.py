@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import lab_delays
 
 REPO = Path(__file__).resolve().parents[2]
 CREDS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
@@ -27,8 +26,8 @@ CNI_TAG = "node.k8s.amazonaws.com/instance_id"
 
 
 @pytest.fixture(scope="module")
-def lab(aws_server):
-    with lab_delays(aws_server, DELAYS) as url:
+def lab(lab_delays):
+    with lab_delays(DELAYS) as url:
         yield url
 
 
