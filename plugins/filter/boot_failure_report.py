@@ -42,9 +42,10 @@ _value:
 from collections.abc import Mapping
 
 from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.node_taints import PENDING_TAINT
 
 
-def boot_failure_report(failed, consoles, pending_taint="edgeml.io/models-pending"):
+def boot_failure_report(failed, consoles, pending_taint=PENDING_TAINT):
     """One line per failed node: node, instance, zone, and the console lines that say why (or the console's end)."""
     list_of(failed, Mapping, "boot_failure_report", "the input (failed nodes)")
     list_of(consoles, Mapping, "boot_failure_report", "consoles")

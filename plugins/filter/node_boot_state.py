@@ -83,6 +83,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.node_taints import PENDING_TAINT, has_taint
 
 
 def _dig(obj, *keys, default=None):
@@ -91,9 +92,6 @@ def _dig(obj, *keys, default=None):
             return default
         obj = obj[key]
     return obj
-
-
-PENDING_TAINT = "edgeml.io/models-pending"
 
 
 def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone, pending_taint=PENDING_TAINT):
@@ -124,8 +122,7 @@ def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone, pending_t
                 node = by_id[instance_id]
                 cond = next((c for c in _dig(node, "status", "conditions", default=[])
                              if isinstance(c, Mapping) and c.get("type") == "Ready"), {})
-                pending = any(isinstance(t, Mapping) and t.get("key") == pending_taint
-                              for t in _dig(node, "spec", "taints", default=[]))
+                pending = has_taint(node, pending_taint)
                 is_ready = cond.get("status") == "True" and not pending
                 name = _dig(node, "metadata", "name")
                 state["nodes"].append({"zone": zone, "instance_id": instance_id, "node_name": name, "ready": is_ready})

@@ -49,6 +49,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.node_taints import PENDING_TAINT, has_taint
 
 PROVIDER_ID = re.compile(r"aws:///([^/]+)/(i-[0-9a-zA-Z]+)")
 
@@ -58,7 +59,7 @@ def _get(obj, key):
     return value if isinstance(value, Mapping) else {}
 
 
-def ready_zone_nodes(nodes, zones, pending_taint="edgeml.io/models-pending"):
+def ready_zone_nodes(nodes, zones, pending_taint=PENDING_TAINT):
     """[{zone, instance_id, node_name}] of the Ready Nodes of the zones."""
     list_of(nodes, Mapping, "ready_zone_nodes", "the input (Node resources)")
     list_of(zones, str, "ready_zone_nodes", "zones")
@@ -69,9 +70,7 @@ def ready_zone_nodes(nodes, zones, pending_taint="edgeml.io/models-pending"):
         conditions = _get(node, "status").get("conditions") or []
         ready = any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
                     for c in conditions)
-        taints = _get(node, "spec").get("taints") or []
-        pending = any(isinstance(t, Mapping) and t.get("key") == pending_taint for t in taints)
-        if match and match[1] in zones and ready and not pending:
+        if match and match[1] in zones and ready and not has_taint(node, pending_taint):
             out.append({"zone": match[1], "instance_id": match[2], "node_name": _get(node, "metadata").get("name")})
     return out
 

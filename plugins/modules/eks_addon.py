@@ -117,6 +117,10 @@ def describe(client, cluster: str, name: str) -> dict | None:
         return None
 
 
+def health_issues(addon: dict | None) -> str:
+    return "; ".join(f"{i.get('code')}: {i.get('message')}" for i in ((addon or {}).get("health") or {}).get("issues", []))
+
+
 def wait_for(module, client, cluster: str, name: str, gone: bool = False) -> dict | None:
     deadline = time.monotonic() + module.params["wait_timeout"]
     pause = POLL[0]
@@ -126,16 +130,15 @@ def wait_for(module, client, cluster: str, name: str, gone: bool = False) -> dic
         if (gone and addon is None) or (not gone and status == "ACTIVE"):
             return addon
         if status in BROKEN:
-            issues = [f"{i.get('code')}: {i.get('message')}" for i in (addon.get("health") or {}).get("issues", [])]
-            module.fail_json(msg=f"add-on {name} of cluster {cluster} is {status}: {'; '.join(issues) or 'no detail'}",
+            module.fail_json(msg=f"add-on {name} of cluster {cluster} is {status}: {health_issues(addon) or 'no detail'}",
                              addon=addon)
         if addon is None and not gone:
             module.fail_json(msg=f"add-on {name} of cluster {cluster} disappeared while waiting for it")
         if time.monotonic() >= deadline:
-            issues = [f"{i.get('code')}: {i.get('message')}" for i in ((addon or {}).get("health") or {}).get("issues", [])]
+            issues = health_issues(addon)
             module.fail_json(msg=f"add-on {name} of cluster {cluster} is still {status} after "
-                                 f"{module.params['wait_timeout']} s (wait_timeout){': ' if issues else ''}"
-                                 f"{'; '.join(issues)}", addon=addon)
+                                 f"{module.params['wait_timeout']} s (wait_timeout){': ' if issues else ''}{issues}",
+                             addon=addon)
         time.sleep(pause)
         pause = min(pause * 2, POLL[1])
 
