@@ -14,7 +14,7 @@ def cluster(lab_only, client, uid, subnets):
     return name
 
 
-def test_addon_lifecycle(cluster, run, client):
+def test_addon_lifecycle(cluster, run, client, lab_delays):
     eks = client("eks")
     check = run("eks_addon", check=True, diff=True, cluster_name=cluster, name="vpc-cni", configuration_values=NP_ON)
     assert check["changed"] and check["diff"]["after"] == {"version": "(default)", "configuration_values": NP_ON}
@@ -40,8 +40,10 @@ def test_addon_lifecycle(cluster, run, client):
     assert cleared["changed"] and cleared["addon"]["configurationValues"] == "{}"  # "{}", never ""
     assert not run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values={})["changed"]
 
-    # DELETING, then gone: the module waits; a new one cannot be created meanwhile.
-    eks.delete_addon(clusterName=cluster, addonName="vpc-cni")
+    # DELETING, then gone: the module waits; a new one cannot be created meanwhile. The delete lasts long enough
+    # that a module run on a loaded machine still finds it DELETING.
+    with lab_delays({"addon": 8.0}):
+        eks.delete_addon(clusterName=cluster, addonName="vpc-cni")
     assert eks.describe_addon(clusterName=cluster, addonName="vpc-cni")["addon"]["status"] == "DELETING"
     busy = run("eks_addon", cluster_name=cluster, name="vpc-cni", wait=False)
     assert busy["failed"] and "is being deleted" in busy["msg"]
