@@ -7,16 +7,22 @@ GET /ping -> 200 once the model is loaded. POST /invocations:
                 application/json, */*, application/*, none -> {"probabilities": [..]}
   A list in "inputs" gives lists out: "probabilities" [[..], ..] and "predicted_label" [..].
 Errors are JSON {"error": message, "code": status}: 400 empty body / empty text / invalid UTF-8 /
-malformed or wrongly shaped JSON, 411 chunked body, 413 body over EDGEML_MAX_BODY_BYTES or more than
-EDGEML_MAX_INPUTS texts, 415 other content types, 406 other accept types, 404/405 other routes.
+malformed or wrongly shaped JSON / JSON nested deeper than EDGEML_MAX_JSON_DEPTH / body shorter than its
+Content-Length, 408 body not received in time, 411 chunked body, 413 body over EDGEML_MAX_BODY_BYTES or more
+than EDGEML_MAX_INPUTS texts, 415 other content types, 406 other accept types, 404/405 other routes.
+A request must arrive whole (line, headers, body) within EDGEML_READ_TIMEOUT_SECONDS of its first byte, and an
+idle connection is closed after that long: slow or stalled clients cannot hold a connection thread for ever.
 Each request logs one JSON line (latency_ms) on stdout. SIGTERM: stop accepting, finish in-flight requests
 (at most EDGEML_GRACE_SECONDS), exit 0.
 """
 
 import collections
+import io
 import json
 import os
+import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -26,6 +32,7 @@ from .model import SentimentModel
 
 JSON = "application/json"
 DISCARD_LIMIT = 6 * 1024 * 1024  # SageMaker's max InvokeEndpoint payload
+JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')  # whole strings (skipped) and brackets
 
 
 class FifoSlots:
@@ -62,11 +69,15 @@ class HTTPError(Exception):
 def settings(env=os.environ):
     """Runtime settings from the environment (SageMaker names where SageMaker defines one)."""
     return {
-        "host": env.get("EDGEML_BIND_HOST", "0.0.0.0"),  # noqa: S104  containers serve on all interfaces  # noqa: S104  a container serves on all interfaces
+        "host": env.get("EDGEML_BIND_HOST", "0.0.0.0"),  # noqa: S104  a container serves on all interfaces
         "port": int(env.get("SAGEMAKER_BIND_TO_PORT", "8080")),
         "model_dir": env.get("SAGEMAKER_MODEL_DIR", "/opt/ml/model"),
         "max_body_bytes": int(env.get("EDGEML_MAX_BODY_BYTES", str(1024 * 1024))),
         "max_inputs": int(env.get("EDGEML_MAX_INPUTS", "64")),
+        # A valid body nests 2 deep; the margin leaves room for extra (ignored) keys such as "parameters".
+        "max_json_depth": int(env.get("EDGEML_MAX_JSON_DEPTH", "32")),
+        # SageMaker gives a whole invocation 60 s; a request still arriving after that is not worth waiting for.
+        "read_timeout": float(env.get("EDGEML_READ_TIMEOUT_SECONDS", "60")),
         "intra_op_threads": int(env.get("EDGEML_ORT_THREADS", "1")),
         # Concurrent inferences; more only time-slice the same cores (higher tail latency, no throughput).
         "max_concurrency": int(env.get("EDGEML_MAX_CONCURRENCY", "0")) or len(os.sched_getaffinity(0)),
@@ -97,7 +108,24 @@ def negotiate(accept):
     return None
 
 
-def parse_inputs(content_type, body, max_inputs):
+def json_too_deep(text, limit):
+    """Whether JSON text nests arrays/objects deeper than limit. Checked before json.loads, which recurses per
+    level: 100000 brackets would raise RecursionError (a 500) after ~1000 levels instead of a clear 400."""
+    if text.count("[") + text.count("{") <= limit:  # the common case: too few brackets to be too deep
+        return False
+    depth = 0
+    for token in JSON_TOKENS.finditer(text):
+        t = token.group()
+        if t in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif t in ("]", "}"):
+            depth -= 1
+    return False
+
+
+def parse_inputs(content_type, body, max_inputs, max_depth):
     """(texts, batched) from a request body, or HTTPError."""
     mt, params = media_type(content_type or "")
     if mt not in ("application/x-text", "text/plain", JSON):
@@ -113,8 +141,13 @@ def parse_inputs(content_type, body, max_inputs):
     if mt != JSON:
         texts, batched = [text], False
     else:
+        too_deep = HTTPError(400, f'JSON nested deeper than {max_depth} levels; send {{"inputs": ...}}')
+        if json_too_deep(text, max_depth):
+            raise too_deep
         try:
             doc = json.loads(text)
+        except RecursionError:  # only with a limit set above Python's recursion limit
+            raise too_deep from None
         except ValueError as e:
             raise HTTPError(400, f"malformed JSON: {e}") from None
         inputs = doc.get("inputs") if isinstance(doc, dict) else None
@@ -138,6 +171,21 @@ def render(probs, labels, batched, verbose):
     return out
 
 
+class DeadlineIO(socket.SocketIO):
+    """A connection's read side that waits at most until `deadline` (time.monotonic()) in total: a per-read
+    socket timeout alone lets a client that sends a byte now and then (slowloris) keep a thread for ever."""
+
+    deadline = None
+
+    def readinto(self, b):
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request not received in time")
+            self._sock.settimeout(left)
+        return super().readinto(b)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: SageMaker's front end and our clients reuse connections
     disable_nagle_algorithm = True  # without it each small reply waits ~40 ms for a delayed ACK
@@ -146,6 +194,28 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # the per-request JSON line replaces the default access log
         pass
+
+    def log_error(self, fmt, *args):  # what the standard library handles itself: header timeouts, bad request lines
+        self.server.log(level="warning", event="connection", error=fmt % args)
+
+    def setup(self):
+        self.timeout = self.server.cfg["read_timeout"]  # the socket timeout: reads, writes, idle keep-alive
+        super().setup()
+        self.rfile.close()
+        self.rfile = io.BufferedReader(DeadlineIO(self.connection, "rb"))
+
+    def handle_one_request(self):
+        # An idle connection waits up to read_timeout for the next request; once its first byte is in, the
+        # whole request (line, headers, body) must arrive within read_timeout.
+        self.rfile.raw.deadline = None
+        self.connection.settimeout(self.timeout)
+        try:
+            self.rfile.peek(1)
+        except TimeoutError:
+            self.close_connection = True
+            return
+        self.rfile.raw.deadline = time.monotonic() + self.timeout
+        super().handle_one_request()
 
     def _reply(self, code, doc, content_type=JSON):
         data = json.dumps(doc, separators=(",", ":")).encode()
@@ -168,6 +238,10 @@ class Handler(BaseHTTPRequestHandler):
                 n, code, doc = route()
             except HTTPError as e:
                 code, doc = e.code, {"error": e.message, "code": e.code}
+            except TimeoutError:  # the body stalled (DeadlineIO); the rest of it may still come: close
+                self.close_connection = True
+                code = 408
+                doc = {"error": f"request body not received within {self.timeout:g} s", "code": code}
             except Exception as e:
                 code, doc = 500, {"error": f"internal error: {type(e).__name__}", "code": 500}
                 self.server.log(level="error", event="exception", error=repr(e))
@@ -221,10 +295,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             raise HTTPError(413, f"body exceeds the limit of {cfg['max_body_bytes']} bytes")
         body = self.rfile.read(length)  # read before validating, so the connection stays usable
+        if len(body) < length:  # the client closed its side early: a cut-off text must not be classified
+            self.close_connection = True
+            raise HTTPError(400, f"body ended after {len(body)} of {length} bytes (Content-Length)")
         mode = negotiate(self.headers.get("Accept"))
         if mode is None:
             raise HTTPError(406, f"unsupported accept {self.headers.get('Accept')!r}; use {JSON} or {JSON};verbose")
-        texts, batched = parse_inputs(self.headers.get("Content-Type"), body, cfg["max_inputs"])
+        texts, batched = parse_inputs(self.headers.get("Content-Type"), body, cfg["max_inputs"], cfg["max_json_depth"])
         model = self.server.model
         with self.server.slots:  # FIFO wait for a free core instead of oversubscribing the CPU
             probs = model.predict(texts)
