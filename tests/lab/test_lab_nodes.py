@@ -230,3 +230,59 @@ def test_pods_are_not_scheduled_on_untolerated_nodes(kube, node_group, s3_object
         assert not containers(f"edgelab.deployment=default/{name}")
     finally:
         kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
+
+
+def test_deleted_pod_serves_while_terminating_and_cordon_keeps_pods_off(aws, kube, node_group, s3_object, test_image):
+    """A pod the controller deletes is Terminating (deletionTimestamp): during its preStop sleep it still answers on
+    its node's NodePort, where no ready pod is left (externalTrafficPolicy Local, terminating endpoints), then it
+    stops. A cordoned node gets no new pod."""
+    name, node_port, pre_stop = "lab-move", 30124, 6
+    _, ids = node_group(mime_user_data(BOOT_SCRIPT, nodeconfig=NODECONFIG.format(pool="move")), size=2)
+    nodes = {i: wait_for(lambda i=i: ready_status(kube.node(i)) == "True" and kube.node(i), 60, what="Node Ready")
+             for i in ids}
+    host = {i: n["metadata"]["labels"]["kubernetes.io/hostname"] for i, n in nodes.items()}
+    url = {i: f"http://{instance(aws, i)['NetworkInterfaces'][0]['Association']['CarrierIp']}:{node_port}/"
+           for i in ids}
+    first, second = ids
+
+    def on(node: str, version: str) -> dict:
+        body = deployment(name, test_image, "move", env={"VERSION": version})
+        spec = body["spec"]["template"]["spec"]
+        spec["nodeSelector"]["kubernetes.io/hostname"] = host[node] if node else None
+        spec["nodeSelector"] = {k: v for k, v in spec["nodeSelector"].items() if v}
+        spec["terminationGracePeriodSeconds"] = pre_stop + 4
+        spec["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop}}}
+        return body
+
+    def pods() -> list[dict]:
+        return [p for p in kube.get("/api/v1/namespaces/default/pods")["items"]
+                if p["metadata"]["labels"].get("app") == name]
+
+    kube.delete(f"/api/v1/namespaces/default/services/{name}")
+    kube.create("/api/v1/namespaces/default/services", node_port_service(name, node_port))
+    kube.create("/apis/apps/v1/namespaces/default/deployments", on(first, "1"))
+    try:
+        wait_for(lambda: (fetch(url[first]) or {}).get("version") == "1", 90, what="pod on the first node")
+        assert fetch(url[second]) is None  # no pod there: Local policy, the node does not answer
+        kube.patch(f"/apis/apps/v1/namespaces/default/deployments/{name}", {"spec": {"template": on(second, "2")[
+            "spec"]["template"]}})
+        wait_for(lambda: (fetch(url[second]) or {}).get("version") == "2", 90, what="pod on the second node")
+        moved = time.monotonic()
+        leaving = wait_for(lambda: [p for p in pods() if p["metadata"].get("deletionTimestamp")], 5,
+                           what="old pod Terminating")
+        assert leaving[0]["metadata"]["deletionGracePeriodSeconds"] == pre_stop + 4
+        assert (fetch(url[first]) or {}).get("version") == "1"  # still served during the preStop sleep
+        wait_for(lambda: fetch(url[first]) is None, pre_stop + 15, what="terminated pod gone")
+        assert time.monotonic() - moved >= pre_stop - 2
+        wait_for(lambda: len(pods()) == 1, 15, what="Pod object removed")
+
+        # cordon the first node: the next pod (any node of the pool) can only go to the second
+        kube.patch(f"/api/v1/nodes/{nodes[first]['metadata']['name']}", {"spec": {"unschedulable": True}})
+        kube.patch(f"/apis/apps/v1/namespaces/default/deployments/{name}", {"spec": {"template": on(None, "3")[
+            "spec"]["template"]}})
+        wait_for(lambda: (fetch(url[second]) or {}).get("version") == "3", 90, what="new pod on the uncordoned node")
+        assert all(p["spec"]["nodeName"] == nodes[second]["metadata"]["name"] for p in pods()
+                   if not p["metadata"].get("deletionTimestamp"))
+    finally:
+        kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
+        kube.delete(f"/api/v1/namespaces/default/services/{name}")

@@ -86,6 +86,8 @@ class Agent:
         self.restarts: dict[str, tuple[int, float]] = {}  # pod container -> (count, last restart time)
         self.written: dict[tuple, str] = {}  # last object/status written to Kubernetes, to skip no-op patches
         self.doomed: list[podlib.Pod] = []  # pods to stop once the proxy forgot them
+        self.terminating: dict[str, podlib.Pod] = {}  # deleted pods in their grace period, by container name
+        self.cordoned: set[str] = set()  # instance ids whose Node is unschedulable
         self.carrier_ips: dict[str, str | None] = {}  # instance id -> carrier address last seen
         self.vpc_ips: dict[str, str] = {}  # instance id -> the node's private address in the lab (VPC_NETWORK)
         self.jobs = JobController(self.kube, self.submit, self.busy, self.write, self.write_status)
@@ -224,6 +226,9 @@ class Agent:
             self.node_clusters[inst.id] = result.get("cluster", "")
         current = {n["metadata"]["name"]: n for n in self.kube.list("Node")
                    if INSTANCE_LABEL in n["metadata"].get("labels", {})}
+        # Cordoned (kubectl cordon, spec.unschedulable): no new pods; the pods there keep running.
+        self.cordoned = {n["metadata"]["labels"][INSTANCE_LABEL] for n in current.values()
+                         if (n.get("spec") or {}).get("unschedulable")}
         wanted = {n["metadata"]["name"] for n in nodes.values()}
         for name in set(current) - wanted:
             self.kube.delete("Node", None, name)
@@ -262,18 +267,48 @@ class Agent:
             labels = info["Config"]["Labels"]
             namespace, deployment = labels["edgelab.deployment"].split("/", 1)
             running = info["State"]["Running"]
+            pre_stop, grace = json.loads(labels.get("edgelab.termination", "[0, 30]"))
+            container = podlib.container_name(namespace, labels["edgelab.pod"])
             result.append(podlib.Pod(
                 name=labels["edgelab.pod"], namespace=namespace, deployment=deployment,
                 template_hash=labels["edgelab.template"], instance_id=labels["edgelab.instance"],
                 port=int(labels["edgelab.port"]), labels=json.loads(labels["edgelab.labels"]), running=running,
                 started_at=started_at(info) if running else 0.0,
-                restarts=self.restarts.get(podlib.container_name(namespace, labels["edgelab.pod"]), (0, 0))[0]))
+                restarts=self.restarts.get(container, (0, 0))[0], pre_stop=pre_stop, grace=grace,
+                deleted_at=self.terminating[container].deleted_at if container in self.terminating else 0.0))
         return result
 
     def remove_pod(self, pod: podlib.Pod) -> None:
         """Stop a pod at the end of this step, after the NodePort backends no longer list it (as endpoints
-        are removed before a pod terminates), so that rolling updates drop no connection."""
+        are removed before a pod terminates), so that rolling updates drop no connection. Used when its node is
+        gone; the Deployment controller deletes pods gracefully (delete_pod)."""
         self.doomed.append(pod)
+
+    def delete_pod(self, pod: podlib.Pod) -> None:
+        """Graceful deletion as the kubelet does it: the pod is Terminating (deletionTimestamp) and leaves the
+        Service endpoints as ready, runs its preStop sleep, then gets SIGTERM and, after the rest of its grace period,
+        SIGKILL. While terminating it still answers on its node's NodePorts when no ready pod of the Service is
+        left on that node (externalTrafficPolicy Local with terminating endpoints, Kubernetes 1.28+)."""
+        if not pod.running:
+            self.remove_pod(pod)
+            return
+        pod.deleted_at = time.time()
+        self.terminating[pod.container] = pod
+        log.info("pod %s/%s terminating (preStop %.0f s, grace %.0f s)", pod.namespace, pod.name, pod.pre_stop,
+                 pod.grace)
+
+    def finish_terminating(self, pods: list[podlib.Pod]) -> None:
+        """Stop terminating pods whose preStop time is over; forget the ones whose container is gone."""
+        present = {p.container for p in pods}
+        for container, pod in list(self.terminating.items()):
+            if container not in present:
+                del self.terminating[container]
+                self.restarts.pop(container, None)
+                log.info("pod %s/%s removed", pod.namespace, pod.name)
+            elif time.time() >= pod.deleted_at + pod.pre_stop and container not in self.busy:
+                stop = max(1, int(pod.grace - pod.pre_stop))
+                self.submit(container, lambda c=container, t=stop: (docker("stop", "-t", str(t), c, check=False),
+                                                                    docker("rm", "-f", c, check=False)))
 
     def reap(self) -> None:
         for pod in self.doomed:
@@ -291,7 +326,14 @@ class Agent:
 
     def reconcile_deployments(self, nodes: dict[str, dict], instances: dict[str, Instance]) -> list[podlib.Pod]:
         ready_nodes = {i: n for i, n in nodes.items() if n["status"]["conditions"][0]["status"] == "True"}
+        schedulable = {i for i in ready_nodes if i not in self.cordoned}
         all_pods = self.current_pods()
+        self.finish_terminating(all_pods)
+        leaving = [p for p in all_pods if p.deleted_at]
+        for pod in leaving:
+            if pod.instance_id not in ready_nodes:
+                self.remove_pod(pod)
+        all_pods = [p for p in all_pods if not p.deleted_at]
         for pod in all_pods:  # crash loop: restart exited containers after a back-off
             count, last = self.restarts.get(pod.container, (0, 0.0))
             if not pod.running and time.time() - last > RESTART_BACKOFF:
@@ -301,8 +343,10 @@ class Agent:
                        for d in self.kube.list("Deployment")}
         live: list[podlib.Pod] = []
         for pod in all_pods:
-            if (pod.namespace, pod.deployment) not in deployments or pod.instance_id not in ready_nodes:
+            if pod.instance_id not in ready_nodes:
                 self.remove_pod(pod)
+            elif (pod.namespace, pod.deployment) not in deployments:
+                self.delete_pod(pod)
             else:
                 live.append(pod)
         for (namespace, name), deploy in deployments.items():
@@ -320,9 +364,10 @@ class Agent:
             want = deploy.get("spec", {}).get("replicas", 1)
             # scale the current template to `want` (surge: new pods start before old ones stop)
             for pod in sorted((p for p in new if p in mine), key=lambda p: p.ready)[:max(0, len(new) - want)]:
-                self.remove_pod(pod)
+                self.delete_pod(pod)
                 new.remove(pod)
-            candidates = [i for i, n in ready_nodes.items() if podlib.node_matches(n["metadata"]["labels"], spec)
+            candidates = [i for i, n in ready_nodes.items() if i in schedulable
+                          and podlib.node_matches(n["metadata"]["labels"], spec)
                           and podlib.tolerates(n["spec"]["taints"], spec.get("tolerations"))]
             for _ in range(want - len(new)):
                 if not candidates:
@@ -343,14 +388,21 @@ class Agent:
             # rolling update: an old pod stops only when a new one is ready to replace it
             keep_old = max(0, want - sum(p.ready for p in new))
             for pod in sorted(old, key=lambda p: p.ready)[:max(0, len(old) - keep_old)]:
-                self.remove_pod(pod)
+                self.delete_pod(pod)
                 old.remove(pod)
             status = podlib.deployment_status(deploy, new + old, current_hash)
             self.write_status("Deployment", namespace, name, status)
             live = [p for p in live if (p.namespace, p.deployment) != (namespace, name)] + new + old
-        self.sync_pod_objects([p for p in live if p.container not in self.starting] + list(self.starting.values()),
-                              nodes)
-        return live
+        for pod in leaving:  # serving while terminating: the readiness probe still runs
+            pod.ready = pod.instance_id in ready_nodes and podlib.probe(
+                pod, ((deployments.get((pod.namespace, pod.deployment)) or {}).get("spec", {}).get("template", {})
+                      .get("spec", {}).get("containers") or [{}])[0])
+        terminating = list(({p.container: p for p in self.terminating.values()}
+                            | {p.container: p for p in leaving}).values())
+        terminating = [p for p in terminating if p.instance_id in ready_nodes]
+        self.sync_pod_objects([p for p in live if p.container not in self.starting] + list(self.starting.values())
+                              + terminating, nodes)
+        return live + terminating
 
     def sync_pod_objects(self, pods: list[podlib.Pod], nodes: dict[str, dict]) -> None:
         """Mirror pods as Pod objects (read-only view for k8s_info users)."""
@@ -364,9 +416,12 @@ class Agent:
             node = nodes.get(pod.instance_id, {}).get("metadata", {}).get("name", "")
             phase = "Running" if pod.running else "Pending"
             ready = "True" if pod.ready else "False"
-            self.write({"apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": pod.name, "namespace": pod.namespace,
-                                     "labels": {**pod.labels, INSTANCE_LABEL: pod.instance_id}},
+            meta = {"name": pod.name, "namespace": pod.namespace,
+                    "labels": {**pod.labels, INSTANCE_LABEL: pod.instance_id}}
+            if pod.deleted_at:
+                meta |= {"deletionTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(pod.deleted_at)),
+                         "deletionGracePeriodSeconds": int(pod.grace)}
+            self.write({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
                         "spec": {"nodeName": node},
                         "status": {"phase": phase, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
                                    "conditions": [{"type": "Ready", "status": ready}],
@@ -389,8 +444,10 @@ class Agent:
                 enforce = self.network_policy_enforced(inst.region, self.node_clusters.get(instance_id, ""))
                 if enforce and policies is None:
                     policies = self.kube.list("NetworkPolicy")
-                node_pods = [p for p in pods if p.ready and p.instance_id == instance_id and p.namespace == namespace
-                             and all(p.labels.get(k) == v for k, v in spec["selector"].items())]
+                selected = [p for p in pods if p.ready and p.instance_id == instance_id and p.namespace == namespace
+                            and all(p.labels.get(k) == v for k, v in spec["selector"].items())]
+                # Ready pods; only when the node has none, its terminating pods that still serve.
+                node_pods = [p for p in selected if not p.deleted_at] or selected
                 for port in spec.get("ports", []):
                     if not port.get("nodePort"):
                         continue

@@ -27,6 +27,9 @@ class Pod:
     started_at: float = 0.0
     restarts: int = 0
     ready: bool = False
+    pre_stop: float = 0.0  # seconds of the preStop sleep (lifecycle.preStop.sleep or exec `sleep N`)
+    grace: float = 30.0  # terminationGracePeriodSeconds
+    deleted_at: float = 0.0  # wall time the pod began terminating (0: not terminating)
 
     @property
     def container(self) -> str:
@@ -152,6 +155,21 @@ def pull(container: dict) -> str:
     return image
 
 
+def termination(pod_spec: dict) -> tuple[float, float]:
+    """(preStop sleep seconds, terminationGracePeriodSeconds) of a pod spec. The preStop hook counts as a sleep when
+    it is the `sleep` action (Kubernetes 1.30+) or an exec of `sleep N`; other hooks are not run by the lab."""
+    grace = float(pod_spec.get("terminationGracePeriodSeconds", 30))
+    hook = ((pod_spec["containers"][0].get("lifecycle") or {}).get("preStop")) or {}
+    seconds = (hook.get("sleep") or {}).get("seconds")
+    command = (hook.get("exec") or {}).get("command") or []
+    if seconds is None and len(command) == 2 and command[0].rsplit("/", 1)[-1] == "sleep":
+        seconds = command[1]
+    try:
+        return min(float(seconds or 0), grace), grace
+    except ValueError:
+        return 0.0, grace
+
+
 def run_pod(pod: Pod, pod_spec: dict, node_disk: str) -> None:
     """Pull the image and start the container of `pod` (the first container of the pod spec)."""
     container = pod_spec["containers"][0]
@@ -160,7 +178,8 @@ def run_pod(pod: Pod, pod_spec: dict, node_disk: str) -> None:
     args = ["run", "-d", "--name", pod.container, "--network", "host", "--label", f"edgelab.pod={pod.name}",
             "--label", "edgelab.role=pod", "--label", f"edgelab.deployment={pod.namespace}/{pod.deployment}",
             "--label", f"edgelab.template={pod.template_hash}", "--label", f"edgelab.instance={pod.instance_id}",
-            "--label", f"edgelab.port={pod.port}", "--label", f"edgelab.labels={json.dumps(pod.labels)}"]
+            "--label", f"edgelab.port={pod.port}", "--label", f"edgelab.labels={json.dumps(pod.labels)}",
+            "--label", f"edgelab.termination={json.dumps(termination(pod_spec))}"]
     args += env_args(container, {})
     args += ["-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}", *security, *volume_args(pod_spec, container, node_disk)]
     command = container.get("command") or []

@@ -3,6 +3,7 @@ Exits 3 at once when CRASH=1 (a crashing pod)."""
 
 import json
 import os
+import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,4 +27,6 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+# Exit on SIGTERM as a real server does (PID 1 ignores it otherwise, and the kubelet would wait out the grace).
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))), Handler).serve_forever()
