@@ -17,6 +17,9 @@ description:
     C(edgeml:image-pin) equals O(image_pin) (for example the Kubernetes version). A newer recommended AMI does not
     replace it, and so does not roll the instances, unless O(image_pin_refresh) asks for it or the pin changes.
     RV(image_update_available) says when O(image_id) differs from the kept image.
+  - With O(generation_placeholder), the module names the template's content by a short digest, RV(generation), and
+    writes it into the user data in place of the placeholder (for example as a node label). Instances launched
+    from different content then tell apart, and callers can place workloads on the current generation only.
 author:
   - edgeml team
 options:
@@ -49,6 +52,12 @@ options:
     type: str
   user_data:
     description: User data as plain text; the module base64-encodes it.
+    type: str
+  generation_placeholder:
+    description:
+      - A string in O(user_data) that the module replaces by RV(generation), the digest of all the other template
+        data (image, instance type, user data with the placeholder, network, tags...). Every content change gives a
+        new generation; the same content gives the same one.
     type: str
   subnet_id:
     description: Subnet of the network interface (a Wavelength zone subnet). Optional, an ASG can set the subnet.
@@ -147,6 +156,11 @@ latest_version:
   description: Latest version number after the run.
   returned: when the template exists
   type: int
+generation:
+  description: Digest (12 hex digits) of the template's content, written in place of O(generation_placeholder).
+  returned: when O(generation_placeholder) is set and state is present
+  type: str
+  sample: 3f2a9c01b7de
 version_changed:
   description: Whether a new version was created (or would be in check mode).
   returned: always
@@ -159,6 +173,8 @@ launch_template_data:
 
 import base64
 import copy
+import hashlib
+import json
 
 try:
     import botocore
@@ -215,6 +231,11 @@ def wanted_data(p):
     return data
 
 
+def generation(wanted):
+    """Digest of the template content (user data still holding the placeholder): stable across runs."""
+    return hashlib.sha256(json.dumps(normalize(wanted), sort_keys=True).encode()).hexdigest()[:12]
+
+
 def normalize(data):
     """Comparable form: managed keys only, order-insensitive lists of groups and tags."""
     data = copy.deepcopy({k: v for k, v in (data or {}).items() if k in MANAGED_KEYS})
@@ -257,6 +278,7 @@ def main():
             instance_type=dict(type="str"),
             instance_profile=dict(type="str"),
             user_data=dict(type="str"),
+            generation_placeholder=dict(type="str"),
             subnet_id=dict(type="str"),
             security_group_ids=dict(type="list", elements="str", default=[]),
             associate_carrier_ip_address=dict(type="bool", default=True),
@@ -297,6 +319,13 @@ def main():
 
         image, update_available = pinned_image(p, current, current_data)
         wanted = wanted_data({**p, "image_id": image})
+        if p["generation_placeholder"]:
+            if p["generation_placeholder"] not in (p["user_data"] or ""):
+                module.fail_json(msg=f"user_data does not contain generation_placeholder "
+                                     f"{p['generation_placeholder']!r}: put it where the generation goes")
+            result["generation"] = generation(wanted)
+            wanted = wanted_data({**p, "image_id": image, "user_data": p["user_data"].replace(
+                p["generation_placeholder"], result["generation"])})
         if p["image_pin"]:
             p["tags"] = {**(p["tags"] or {}), PIN_TAG: p["image_pin"]}
         result.update(image_id=image, image_update_available=update_available)

@@ -140,3 +140,21 @@ def test_image_pin_keeps_the_image_until_asked(lab_only, run, client, uid, aws_u
     assert upgraded["version_changed"] and upgraded["image_id"] == "ami-12c6146b"
     lt, _ = current(client, f"lt-{uid}")
     assert {"Key": "edgeml:image-pin", "Value": "1.34"} in lt["Tags"]
+
+
+def test_generation_names_the_content(run, client, uid):
+    """The placeholder becomes a digest of the content: same content, same generation (no new version); any
+    change, a new one."""
+    user_data = "#!/bin/bash\necho generation=@@GEN@@\n"
+    first = run("launch_template", **args(uid, user_data=user_data, generation_placeholder="@@GEN@@"))
+    gen = first["generation"]
+    assert first["changed"] and len(gen) == 12 and int(gen, 16) >= 0
+    _, data = current(client, f"lt-{uid}")
+    assert base64.b64decode(data["UserData"]).decode() == f"#!/bin/bash\necho generation={gen}\n"
+    again = run("launch_template", check=True, **args(uid, user_data=user_data, generation_placeholder="@@GEN@@"))
+    assert not again["changed"] and again["generation"] == gen
+    bigger = run("launch_template", **args(uid, user_data=user_data, generation_placeholder="@@GEN@@",
+                                           instance_type="r5.2xlarge"))
+    assert bigger["version_changed"] and bigger["generation"] != gen and bigger["default_version"] == 2
+    missing = run("launch_template", **args(uid, generation_placeholder="@@GEN@@"))
+    assert missing["failed"] and "does not contain generation_placeholder '@@GEN@@'" in missing["msg"]
