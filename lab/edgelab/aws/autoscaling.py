@@ -1,7 +1,8 @@
 """Auto Scaling: Pending -> InService after a delay, launch-template versions honoured, metrics collection
 on/off, instance refresh as AWS runs it (StartInstanceRefresh with healthy percentages, warmup and SkipMatching /
-DescribeInstanceRefreshes / CancelInstanceRefresh), and the EC2 health check: an instance terminated or stopped
-outside the group is replaced (DescribeScalingActivities)."""
+DescribeInstanceRefreshes / CancelInstanceRefresh), the EC2 health check: an instance terminated or stopped
+outside the group is replaced (DescribeScalingActivities), and AWS's size checks on SetDesiredCapacity and
+TerminateInstanceInAutoScalingGroup (moto accepts a desired capacity outside MinSize..MaxSize)."""
 
 import contextvars
 import logging
@@ -392,6 +393,44 @@ def cancel_instance_refresh(self) -> ActionResult:
     return ActionResult({"InstanceRefreshId": active[0]["InstanceRefreshId"]})
 
 
+# -- Size checks moto skips --------------------------------------------------------------------------------------
+
+def set_desired_capacity(self) -> ActionResult:
+    # AWS refuses a desired capacity outside MinSize..MaxSize (moto sets it and launches or terminates).
+    group = _group(self)
+    value = self._get_int_param("DesiredCapacity")
+    if value is not None and value > group.max_size:
+        raise AutoscalingClientError(
+            "ValidationError", f"New SetDesiredCapacity value {value} is above max value {group.max_size} for the "
+            "AutoScalingGroup.")
+    if value is not None and value < group.min_size:
+        raise AutoscalingClientError(
+            "ValidationError", f"New SetDesiredCapacity value {value} is below min value {group.min_size} for the "
+            "AutoScalingGroup.")
+    return _set_desired_capacity(self)
+
+
+def terminate_instance_in_auto_scaling_group(self) -> ActionResult:
+    # AWS: an instance of no group is a ValidationError (moto: a 500), and a decrement below MinSize is refused.
+    instance_id = self._get_param("InstanceId")
+    group = next((g for g in self.autoscaling_backend.autoscaling_groups.values()
+                  if any(s.instance.id == instance_id for s in g.instance_states)), None)
+    if group is None:
+        raise AutoscalingClientError(
+            "ValidationError", f"Instance Id not found - No managed instance found for instance ID: {instance_id}.")
+    decrement = self._get_bool_param("ShouldDecrementDesiredCapacity", False)
+    if decrement and (group.desired_capacity or 0) <= group.min_size:
+        raise AutoscalingClientError(
+            "ValidationError", f"Currently, desiredSize equals minSize ({group.min_size}). Terminating instance "
+            "without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity "
+            "flag to false or lower group's min size.")
+    return _terminate_instance(self)
+
+
+_set_desired_capacity = AutoScalingResponse.set_desired_capacity
+_terminate_instance = AutoScalingResponse.terminate_instance_in_auto_scaling_group
+
+
 def install() -> None:
     InstanceState.lifecycle_state = property(_get_lifecycle, _set_lifecycle)
     InstanceState.__init__ = init_instance_state
@@ -409,5 +448,6 @@ def install() -> None:
     AutoScalingBackend.notify_terminate_instances = notify_terminate_instances
     LAB.reset_hooks.append(_activities.clear)
     for fn in (disable_metrics_collection, start_instance_refresh, describe_instance_refreshes,
-               cancel_instance_refresh, describe_scaling_activities):
+               cancel_instance_refresh, describe_scaling_activities, set_desired_capacity,
+               terminate_instance_in_auto_scaling_group):
         setattr(AutoScalingResponse, fn.__name__, fn)
