@@ -47,6 +47,15 @@ def test_cluster_goes_active_after_the_delay(eks, cluster, lab_aws):
     assert c["version"] == "1.33"
 
 
+def test_create_cluster_refuses_versions_eks_does_not_offer(eks, cluster):
+    for version in ("1.31", "1.38", "latest"):  # past its end of extended support, not released, not a version
+        with pytest.raises(eks.exceptions.InvalidParameterException) as e:
+            eks.create_cluster(name="old", version=version, roleArn=ROLE,
+                               resourcesVpcConfig={"subnetIds": cluster["subnets"]})
+        assert e.value.response["Error"]["Message"] == f"unsupported Kubernetes version {version}"
+    assert "old" not in eks.list_clusters()["clusters"]
+
+
 def lab_aws_kube_url():
     from edgelab.aws.state import LAB
     return LAB.kube_url

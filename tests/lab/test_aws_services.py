@@ -166,11 +166,13 @@ def test_iam_aws_managed_policies_exist(lab_aws):
 @pytest.mark.parametrize("region", ["us-east-1", "us-west-2"])
 def test_ssm_eks_optimized_ami_parameters(lab_aws, region):
     ssm, ec2 = client(lab_aws, "ssm", region=region), client(lab_aws, "ec2", region=region)
-    for version in ("1.29", "1.33", "1.34"):
-        name = f"/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/standard/recommended/image_id"
-        ami = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    def name(version):
+        return f"/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/standard/recommended/image_id"
+
+    for version in ("1.32", "1.34", "1.36", "1.37"):  # extended and standard support on the lab's day
+        ami = ssm.get_parameter(Name=name(version))["Parameter"]["Value"]
         image = ec2.describe_images(ImageIds=[ami])["Images"][0]
         assert f"-{version}-" in image["Name"] and image["Architecture"] == "x86_64"
-    with pytest.raises(ssm.exceptions.ParameterNotFound):
-        ssm.get_parameter(Name="/aws/service/eks/optimized-ami/1.20/amazon-linux-2023/x86_64/standard/"
-                               "recommended/image_id")
+    for version in ("1.20", "1.31", "1.38"):  # past its end of extended support (1.31: 2026-11-26), not released
+        with pytest.raises(ssm.exceptions.ParameterNotFound):
+            ssm.get_parameter(Name=name(version))

@@ -1,15 +1,22 @@
-"""edgeml.wavelength.eks_addon against the lab's EKS add-on API (lab/edgelab/aws/eks_addons.py)."""
+"""edgeml.wavelength.eks_addon against the lab's EKS add-on API (lab/edgelab/aws/eks_addons.py), on a cluster of
+the product's default Kubernetes version."""
+
+from pathlib import Path
 
 import pytest
+import yaml
+from edgelab.aws import eks as lab_eks
 from edgelab.aws import eks_addons
 
 NP_ON = {"enableNetworkPolicy": "true"}
+DEFAULTS = Path(__file__).resolve().parents[2] / "roles" / "edge" / "defaults" / "main.yml"
+VERSION = yaml.safe_load(DEFAULTS.read_text())["edge_kubernetes_version"]
 
 
 @pytest.fixture
 def cluster(lab_only, client, uid, subnets):
     name = f"a-{uid}"
-    client("eks").create_cluster(name=name, version="1.33", roleArn="arn:aws:iam::123456789012:role/r",
+    client("eks").create_cluster(name=name, version=VERSION, roleArn="arn:aws:iam::123456789012:role/r",
                                  resourcesVpcConfig={"subnetIds": subnets})
     return name
 
@@ -22,7 +29,7 @@ def test_addon_lifecycle(cluster, run, client, lab_delays):
 
     created = run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values=NP_ON, wait_timeout=30)
     assert created["changed"] and created["addon"]["status"] == "ACTIVE"
-    assert created["addon"]["addonVersion"] == "v1.20.4-eksbuild.1"  # the default for Kubernetes 1.33
+    assert created["addon"]["addonVersion"] == "v1.20.4-eksbuild.1"  # the default for the cluster's Kubernetes
     assert eks_addons.network_policy_enabled("us-east-1", cluster)
     # Compared as data: the same values are no change, whatever their formatting.
     assert not run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values=NP_ON)["changed"]
@@ -61,17 +68,32 @@ def test_addon_refusals(cluster, run):
     assert "enableNetworkPolicyy" in bad["msg"]
     typed = run("eks_addon", cluster_name=cluster, name="vpc-cni", configuration_values={"enableNetworkPolicy": True})
     assert typed["failed"] and "$.enableNetworkPolicy" in typed["msg"]
-    old = run("eks_addon", cluster_name=cluster, name="coredns", version="v1.12.2-eksbuild.4")
-    assert not old.get("failed"), old  # supports 1.33
-    kube_proxy = run("eks_addon", cluster_name=cluster, name="kube-proxy", version="v1.29.3-eksbuild.2")
-    assert kube_proxy["failed"] and "not supported by the cluster (Kubernetes 1.33)" in kube_proxy["msg"]
+    old = run("eks_addon", cluster_name=cluster, name="coredns", version="v1.13.2-eksbuild.11")
+    assert not old.get("failed"), old  # older than the default, still accepted
+    kube_proxy = run("eks_addon", cluster_name=cluster, name="kube-proxy", version="v1.33.10-eksbuild.13")
+    assert kube_proxy["failed"] and f"not supported by the cluster (Kubernetes {VERSION})" in kube_proxy["msg"]
     assert "No cluster found" in run("eks_addon", cluster_name="nope", name="vpc-cni")["msg"]
 
 
 def test_addon_versions_and_schema(lab_only, client):
     eks = client("eks")
-    [cni] = eks.describe_addon_versions(kubernetesVersion="1.33", addonName="vpc-cni")["addons"]
+    [cni] = eks.describe_addon_versions(kubernetesVersion=VERSION, addonName="vpc-cni")["addons"]
     defaults = [v["addonVersion"] for v in cni["addonVersions"] if v["compatibilities"][0]["defaultVersion"]]
     assert defaults == ["v1.20.4-eksbuild.1"]
     schema = eks.describe_addon_configuration(addonName="vpc-cni", addonVersion="v1.20.4-eksbuild.1")
     assert "enableNetworkPolicy" in schema["configurationSchema"]
+
+
+def test_every_offered_kubernetes_version_has_a_default(lab_only, client):
+    """Each add-on has one default for each Kubernetes version EKS offers (standard and extended support), and the
+    add-on tables name no other Kubernetes version."""
+    eks = client("eks")
+    offered = lab_eks.supported_versions()
+    assert VERSION in offered
+    for kubernetes in offered:
+        for addon in eks.describe_addon_versions(kubernetesVersion=kubernetes)["addons"]:
+            defaults = [v["addonVersion"] for v in addon["addonVersions"] for c in v["compatibilities"]
+                        if c["clusterVersion"] == kubernetes and c["defaultVersion"]]
+            assert len(defaults) == 1, (kubernetes, addon["addonName"], defaults)
+    named = {k for rows in eks_addons.VERSIONS.values() for _, ks in rows for k in ks}
+    assert named == set(offered)

@@ -1,10 +1,17 @@
-"""edgeml.wavelength.eks_cluster: create without waiting, await, update in place, delete."""
+"""edgeml.wavelength.eks_cluster: create without waiting, await, update in place, delete; the product's default
+Kubernetes version is one EKS offers in standard support, the lab refuses the versions EKS does not offer."""
+
+from pathlib import Path
+
+import yaml
 
 ROLE = "arn:aws:iam::123456789012:role/edgeml-cluster"
+EDGE = Path(__file__).resolve().parents[2] / "roles" / "edge"
+VERSION = yaml.safe_load((EDGE / "defaults" / "main.yml").read_text())["edge_kubernetes_version"]
 
 
 def args(uid, subnets, **over):
-    base = dict(name=f"c-{uid}", version="1.33", role_arn=ROLE, subnets=subnets,
+    base = dict(name=f"c-{uid}", version=VERSION, role_arn=ROLE, subnets=subnets,
                 public_access_cidrs=["127.0.0.0/8"], tags={"edgeml:deployment": uid}, wait_timeout=60)
     return {**base, **over}
 
@@ -22,7 +29,7 @@ def test_start_await_idempotent(run, client, uid, subnets):
     assert not awaited["changed"] and awaited["cluster"]["status"] == "ACTIVE"
     c = awaited["cluster"]
     assert c["endpoint"] and c["certificate_authority_data"] and c["arn"].endswith(f"cluster/c-{uid}")
-    assert c["version"] == "1.33"
+    assert c["version"] == VERSION
     described = client("eks").describe_cluster(name=f"c-{uid}")["cluster"]
     assert described["resourcesVpcConfig"]["publicAccessCidrs"] == ["127.0.0.0/8"]
     assert described["tags"]["edgeml:deployment"] == uid
@@ -78,3 +85,28 @@ def test_control_plane_zone_eks_refuses(lab_only, run, client, uid):
     assert r["failed"] and "UnsupportedAvailabilityZoneException" in str(r.get("error", r["msg"]))
     assert "us-east-1e, the targeted availability zone" in r["msg"] and "us-east-1a" in r["msg"]
     assert f"c-{uid}" not in client("eks").list_clusters()["clusters"]
+
+
+def test_default_version_is_in_eks_standard_support():
+    """The product default: the argument spec says the same, EKS offers it in standard support on the lab's day
+    (lab/edgelab/aws/eks.py CALENDAR), and kubernetes-validate has its schemas (the manifests are validated with
+    them)."""
+    from edgelab.aws import eks
+    from kubernetes_validate.utils import all_versions
+
+    specs = yaml.safe_load((EDGE / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    assert specs["main"]["options"]["edge_kubernetes_version"]["default"] == VERSION
+    assert eks.support(VERSION) == "standard"
+    assert VERSION in {v.rsplit(".", 1)[0] for v in all_versions()}
+
+
+def test_versions_eks_does_not_offer_are_refused(lab_only, run, client, uid, subnets):
+    """1.31 left EKS extended support on 2026-11-26, 1.38 is not released: CreateCluster refuses both, as EKS does;
+    a version in extended support (1.32) is still created."""
+    for version in ("1.31", "1.38"):
+        refused = run("eks_cluster", **args(uid, subnets, version=version))
+        assert refused["failed"] and f"unsupported Kubernetes version {version}" in refused["msg"], refused
+        assert f"c-{uid}" not in client("eks").list_clusters()["clusters"]
+    extended = run("eks_cluster", wait=False, **args(uid, subnets, version="1.32"))
+    assert extended["changed"] and extended["cluster"]["version"] == "1.32"
+    assert run("eks_cluster", name=f"c-{uid}", state="absent", wait_timeout=60)["changed"]

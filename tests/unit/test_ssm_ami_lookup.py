@@ -1,10 +1,12 @@
 """The SSM AMI lookup of roles/edge_nodegroup (tasks/ami.yml, amazon.aws.ssm_parameter) gets every credential of
-edge_aws_credentials: a session token with explicit keys, and a named profile of the shared files.
+edge_aws_credentials: a session token with explicit keys, and a named profile of the shared files. The play leaves
+edge_kubernetes_version to the product default: its EKS AMI parameter exists.
 
 One ansible-playbook run (a lookup plugin is only reached through Ansible's templating) against the in-process AWS
 endpoint behind a recording proxy: each SSM request shows the key id and session token it was signed with.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +16,8 @@ import yaml
 from aws_recorder import AWS_ENV, RecordingProxy
 
 REPO = Path(__file__).resolve().parents[2]
-PARAMETER = "/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/x86_64/standard/recommended/image_id"
+VERSION = yaml.safe_load((REPO / "roles" / "edge" / "defaults" / "main.yml").read_text())["edge_kubernetes_version"]
+PARAMETER = f"/aws/service/eks/optimized-ami/{VERSION}/amazon-linux-2023/x86_64/standard/recommended/image_id"
 
 
 def include_ami(credentials, out):
@@ -36,8 +39,7 @@ def test_session_token_and_profile_reach_the_ssm_lookup(aws_url, lab_only, clien
         credentials.write_text("[edgeml-ssm]\naws_access_key_id = AKIDSSMPROFILE\naws_secret_access_key = x\n"
                                "aws_session_token = token-ssm-profile\n")
         play = [{"hosts": "localhost", "gather_facts": False, "connection": "local",
-                 "vars": {"edge_aws_endpoint_url": proxy.url, "edge_region": "us-east-1",
-                          "edge_kubernetes_version": "1.33"},
+                 "vars": {"edge_aws_endpoint_url": proxy.url, "edge_region": "us-east-1"},
                  "tasks": include_ami({"access_key": "AKIDSSMKEYS", "secret_key": "x",
                                        "session_token": "token-ssm-keys"}, tmp_path / "keys.txt")
                  + include_ami({"profile": "edgeml-ssm"}, tmp_path / "profile.txt")}]
@@ -54,3 +56,4 @@ def test_session_token_and_profile_reach_the_ssm_lookup(aws_url, lab_only, clien
     ssm = [r for r in proxy.requests if r.headers.get("x-amz-target") == "AmazonSSM.GetParameter"]
     assert [r.signed_with for r in ssm] == [("AKIDSSMKEYS", "token-ssm-keys"),
                                            ("AKIDSSMPROFILE", "token-ssm-profile")], ssm
+    assert {json.loads(r.body)["Name"] for r in ssm} == {PARAMETER}  # the default version's parameter

@@ -1,11 +1,12 @@
 """EKS: CREATING -> ACTIVE / DELETING -> gone with delays, the lab Kubernetes API as endpoint, access config
 and endpoint access settings, UpdateClusterConfig, nodegroup updateConfig, and access entries (served here,
-moto has none)."""
+moto has none). CreateCluster takes only the Kubernetes versions EKS offers on the lab's day (CALENDAR)."""
 
 import json
 import re
 import time
 import uuid
+from datetime import date
 from urllib.parse import unquote
 
 from moto.core.responses import ActionResult
@@ -17,7 +18,49 @@ from edgelab import config, kubetls
 
 from .state import LAB, now
 
-DEFAULT_VERSION = "1.33"
+# -- Kubernetes versions ---------------------------------------------------------------------------
+# The Amazon EKS Kubernetes release calendar: the one place where the lab learns which versions EKS offers.
+# CreateCluster (below), the SSM AMI parameters (ssm.py) and the add-on versions (eks_addons.py) follow it. The lab
+# plays the day TODAY, fixed so that it answers the same on every day it runs: following EKS means moving TODAY and
+# adding a row. A version is in standard support from its EKS release until its end of standard support, then in
+# extended support (extra cost per cluster hour) until its end of extended support, from which day EKS creates no
+# cluster with it; the dates are UTC days, as EKS bills them.
+# Sources, read 2026-12-03: 1.29-1.34, every date: the EKS user guide, "Understand the Kubernetes version lifecycle
+# on EKS", release calendar. 1.35: endoflife.date/amazon-eks. 1.36: the EKS user guide ("Kubernetes 1.36 is now
+# available in Amazon EKS"; its add-on tables list 1.36) and EKS AL2023 AMIs since awslabs/amazon-eks-ami v20260610;
+# its release date from a third-party post, its end dates from EKS's policy (standard support 14 months from the EKS
+# release, extended support 12 more). 1.37: EKS AL2023 AMIs in awslabs/amazon-eks-ami v20261023 (the release date
+# used here is that day, at the latest), its end dates from the policy; the EKS user guide read had no 1.37 yet.
+TODAY = date(2026, 12, 3)
+CALENDAR = {  # Kubernetes version: (EKS release, end of standard support, end of extended support)
+    "1.29": (date(2024, 1, 23), date(2025, 3, 23), date(2026, 3, 23)),
+    "1.30": (date(2024, 5, 23), date(2025, 7, 23), date(2026, 7, 23)),
+    "1.31": (date(2024, 9, 26), date(2025, 11, 26), date(2026, 11, 26)),
+    "1.32": (date(2025, 1, 23), date(2026, 3, 23), date(2027, 3, 23)),
+    "1.33": (date(2025, 5, 29), date(2026, 7, 29), date(2027, 7, 29)),
+    "1.34": (date(2025, 10, 2), date(2026, 12, 2), date(2027, 12, 2)),
+    "1.35": (date(2026, 1, 28), date(2027, 3, 27), date(2028, 3, 27)),
+    "1.36": (date(2026, 6, 2), date(2027, 8, 2), date(2028, 8, 2)),
+    "1.37": (date(2026, 10, 23), date(2027, 12, 23), date(2028, 12, 23)),
+}
+# CreateCluster without a version: EKS takes its default version (DescribeClusterVersions defaultVersion, not known
+# here); the lab takes the product's default (roles/edge/defaults/main.yml edge_kubernetes_version).
+DEFAULT_VERSION = "1.36"
+
+
+def support(version: str, today: date = TODAY) -> str | None:
+    """"standard" or "extended" for a version EKS offers on `today`, None for one it does not (not released yet, past
+    its end of extended support, or unknown)."""
+    if version not in CALENDAR:
+        return None
+    release, end_standard, end_extended = CALENDAR[version]
+    return None if not release <= today < end_extended else "standard" if today < end_standard else "extended"
+
+
+def supported_versions(today: date = TODAY, kind: str | None = None) -> list[str]:
+    """The versions EKS offers on `today` (only those in `kind` support, "standard" or "extended"), oldest first."""
+    return sorted((v for v in CALENDAR if support(v, today) and kind in (None, support(v, today))),
+                  key=lambda v: tuple(int(n) for n in v.split(".")))
 ACCESS_POLICIES = ["AmazonEKSAdminPolicy", "AmazonEKSClusterAdminPolicy", "AmazonEKSEditPolicy",
                    "AmazonEKSViewPolicy", "AmazonEKSAdminViewPolicy"]
 POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/"
@@ -113,6 +156,10 @@ def create_cluster(self, name, *args, **kwargs):
     if _deleting(self, name):
         raise ResourceInUseException(clusterName=name, nodegroupName=None, addonName=None,
                                      message=f"Cluster already exists with name: {name}")
+    version = kwargs.get("version", args[2] if len(args) > 2 else None)
+    if version and not support(version):  # EKS's answer to a version past its support, or not released yet
+        raise InvalidParameterException(clusterName=name, nodegroupName=None, addonName=None,
+                                        message=f"unsupported Kubernetes version {version}")
     _check_zones(self, name, kwargs.get("resources_vpc_config") or (args[1] if len(args) > 1 else {}))
     return _create_cluster(self, name, *args, **kwargs)
 

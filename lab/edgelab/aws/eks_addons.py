@@ -43,12 +43,21 @@ SCHEMAS = {
         "mode": {"type": "string", "enum": ["iptables", "ipvs", "nftables"]}, "resources": _RESOURCES}},
 }
 # addon -> [(version, Kubernetes versions it supports)], newest first; the first that supports a version is its default.
+# Every Kubernetes version EKS offers (eks.CALENDAR) has a default for each add-on (tests/unit/test_eks_addon.py).
+# Sources, read 2026-12-03: the EKS user guide's tables of the latest add-on version per Kubernetes version give the
+# defaults of coredns (1.32-1.36) and kube-proxy (1.32-1.36). Lab values, not read anywhere: the vpc-cni versions
+# (the guide read had no vpc-cni table past 1.33), 1.37's coredns and kube-proxy, and which older versions a
+# Kubernetes version also accepts.
 VERSIONS = {
-    "vpc-cni": [("v1.20.4-eksbuild.1", ("1.29", "1.30", "1.31", "1.32", "1.33", "1.34")),
-                ("v1.19.6-eksbuild.7", ("1.29", "1.30", "1.31", "1.32", "1.33"))],
-    "coredns": [("v1.12.2-eksbuild.4", ("1.32", "1.33", "1.34")),
-                ("v1.11.4-eksbuild.14", ("1.29", "1.30", "1.31", "1.32", "1.33"))],
-    "kube-proxy": [(f"v{v}.3-eksbuild.2", (v,)) for v in ("1.34", "1.33", "1.32", "1.31", "1.30", "1.29")],
+    "vpc-cni": [("v1.20.4-eksbuild.1", ("1.32", "1.33", "1.34", "1.35", "1.36", "1.37")),
+                ("v1.19.6-eksbuild.7", ("1.32", "1.33", "1.34", "1.35", "1.36"))],
+    "coredns": [("v1.14.3-eksbuild.3", ("1.35", "1.36", "1.37")),
+                ("v1.13.2-eksbuild.11", ("1.34", "1.35", "1.36")),
+                ("v1.12.4-eksbuild.18", ("1.33", "1.34")),
+                ("v1.11.4-eksbuild.40", ("1.32", "1.33"))],
+    "kube-proxy": [("v1.37.1-eksbuild.1", ("1.37",)), ("v1.36.0-eksbuild.14", ("1.36",)),
+                   ("v1.35.3-eksbuild.13", ("1.35",)), ("v1.34.6-eksbuild.13", ("1.34",)),
+                   ("v1.33.10-eksbuild.13", ("1.33",)), ("v1.32.13-eksbuild.16", ("1.32",))],
 }
 
 

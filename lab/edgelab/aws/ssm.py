@@ -1,4 +1,5 @@
-"""SSM EKS-optimized AL2023 AMI parameters, pointing at AMIs registered in moto's EC2 (every region)."""
+"""SSM EKS-optimized AL2023 AMI parameters, pointing at AMIs registered in moto's EC2 (every region), for the
+Kubernetes versions EKS offers on the lab's day (standard and extended support: eks.CALENDAR)."""
 
 import hashlib
 from datetime import UTC, datetime
@@ -6,10 +7,14 @@ from datetime import UTC, datetime
 from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ssm.models import Parameter, ParameterDict
 
-VERSIONS = ["1.29", "1.30", "1.31", "1.32", "1.33", "1.34"]
+from .eks import supported_versions
+
+VERSIONS = supported_versions()
 PREFIX = "/aws/service/eks/optimized-ami/"
 EKS_AMI_OWNER = "602401143452"  # the account that publishes the EKS AMIs
-RELEASE = "v20251120"
+# An AMI release of awslabs/amazon-eks-ami with AL2023 standard x86_64 AMIs for 1.31-1.37.
+RELEASE = "v20261119"
+RELEASE_DATE = datetime(2026, 11, 19, tzinfo=UTC)
 
 
 def param_name(version: str) -> str:
@@ -28,7 +33,7 @@ def _register(backend, version: str, release: str) -> str:
         description=f"EKS-optimized Kubernetes node based on Amazon Linux 2023, (k8s: {version})",
         owner_id=EKS_AMI_OWNER, owner_alias="amazon", public=True, virtualization_type="hvm",
         architecture="x86_64", root_device_type="ebs", root_device_name="/dev/xvda", hypervisor="xen",
-        creation_date=datetime(2025, 11, 20, tzinfo=UTC))
+        creation_date=RELEASE_DATE)
     return image
 
 
