@@ -16,6 +16,9 @@ description:
     data failed (C(nodeadm-run) is ordered after cloud-init's final stage but does not require it), so the node is
     registered with that taint and only the user data's last step, after every model is in place, registers it
     without; such a Node never receives the models' pods.
+  - With O(generations), the zone's Nodes of that generation (their O(generation_label)) are used instead of the
+    groups' instances - the nodes launched from the zone's current launch template, while older ones may still run
+    next to them during a node roll.
 positional: _input, groups, zones, name_prefix, nodes_per_zone
 options:
   _input:
@@ -45,6 +48,13 @@ options:
     description: Key of the taint a node is registered with until its models are in place.
     type: str
     default: edgeml.io/models-pending
+  generations:
+    description: Per zone, the current generation (C(edgeml.wavelength.launch_template) RV(generation)).
+    type: dict
+  generation_label:
+    description: Node label carrying the generation; required with O(generations).
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -94,8 +104,28 @@ def _dig(obj, *keys, default=None):
     return obj
 
 
-def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone, pending_taint=PENDING_TAINT):
-    """{nodes, failed, ready_zones} of the groups' current instances."""
+def _candidates(nodes, groups, zone, name_prefix, generations, generation_label):
+    """(instance id, Node) of a zone: its Nodes of the current generation, or the group's live instances' Nodes."""
+    if generations is not None:
+        for node in nodes:
+            provider = str(_dig(node, "spec", "providerID", default="")).split("/")
+            if provider[-2:-1] == [zone] and \
+                    _dig(node, "metadata", "labels", generation_label) == generations.get(zone):
+                yield provider[-1], node
+        return
+    by_id = {(_dig(node, "spec", "providerID", default="")).split("/")[-1]: node for node in nodes}
+    for group in groups:
+        if group.get("auto_scaling_group_name") != f"{name_prefix}-{zone}":
+            continue
+        for inst in group.get("instances") or []:
+            instance_id = inst.get("instance_id")
+            if not (inst.get("lifecycle_state") or "").startswith("Terminat") and instance_id in by_id:
+                yield instance_id, by_id[instance_id]
+
+
+def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone, pending_taint=PENDING_TAINT, generations=None,
+                    generation_label=""):
+    """{nodes, failed, ready_zones} of the groups' current instances (or the zones' current generation)."""
     list_of(nodes, Mapping, "node_boot_state", "the input (Node resources)")
     list_of(groups, Mapping, "node_boot_state", "groups")
     list_of(zones, str, "node_boot_state", "zones")
@@ -108,28 +138,23 @@ def node_boot_state(nodes, groups, zones, name_prefix, nodes_per_zone, pending_t
     except (TypeError, ValueError) as e:
         raise AnsibleFilterError(f"node_boot_state: nodes_per_zone must be an integer, got {nodes_per_zone!r}") from e
 
-    by_id = {(_dig(node, "spec", "providerID", default="")).split("/")[-1]: node for node in nodes}
+    if generations is not None and (not isinstance(generations, Mapping) or not generation_label):
+        raise AnsibleFilterError("node_boot_state: generations must be a dict of zone -> generation, with a "
+                                 f"generation_label; got {generations!r} and {generation_label!r}")
     state = {"nodes": [], "failed": [], "ready_zones": []}
     for zone in zones:
         ready = []
-        for group in groups:
-            if group.get("auto_scaling_group_name") != f"{name_prefix}-{zone}":
-                continue
-            for inst in group.get("instances") or []:
-                instance_id = inst.get("instance_id")
-                if (inst.get("lifecycle_state") or "").startswith("Terminat") or instance_id not in by_id:
-                    continue
-                node = by_id[instance_id]
-                cond = next((c for c in _dig(node, "status", "conditions", default=[])
-                             if isinstance(c, Mapping) and c.get("type") == "Ready"), {})
-                pending = has_taint(node, pending_taint)
-                is_ready = cond.get("status") == "True" and not pending
-                name = _dig(node, "metadata", "name")
-                state["nodes"].append({"zone": zone, "instance_id": instance_id, "node_name": name, "ready": is_ready})
-                if is_ready:
-                    ready.append(instance_id)
-                elif pending:
-                    state["failed"].append({"zone": zone, "instance_id": instance_id, "node_name": name})
+        for instance_id, node in _candidates(nodes, groups, zone, name_prefix, generations, generation_label):
+            cond = next((c for c in _dig(node, "status", "conditions", default=[])
+                         if isinstance(c, Mapping) and c.get("type") == "Ready"), {})
+            pending = has_taint(node, pending_taint)
+            is_ready = cond.get("status") == "True" and not pending
+            name = _dig(node, "metadata", "name")
+            state["nodes"].append({"zone": zone, "instance_id": instance_id, "node_name": name, "ready": is_ready})
+            if is_ready:
+                ready.append(instance_id)
+            elif pending:
+                state["failed"].append({"zone": zone, "instance_id": instance_id, "node_name": name})
         if len(ready) >= needed:
             state["ready_zones"].append(zone)
     return state

@@ -10,7 +10,11 @@ short_description: Ready Kubernetes Nodes of the given zones, with their zone an
 description:
   - Keeps the Nodes whose C(spec.providerID) is C(aws:///<zone>/<instance id>) with the zone in O(zones) and whose
     C(Ready) condition has status V(True), and returns their zone, instance id and name.
-  - A Node with the O(pending_taint) is left out - its models are not in place, it gets no model pods.
+  - A Node with the O(pending_taint) is left out - its models are not in place, it gets no model pods. So is a
+    cordoned Node (C(spec.unschedulable)) - it is on its way out.
+  - With O(generation_label), each entry carries the Node's value of that label, and only the Nodes of each zone's
+    newest generation are kept (the generation of the zone's most recently created Ready Node). During a node roll
+    those are the new nodes, once one of them is Ready.
 positional: _input, zones
 options:
   _input:
@@ -27,6 +31,10 @@ options:
     description: Key of the taint of nodes whose models are not in place (edge_nodegroup).
     type: str
     default: edgeml.io/models-pending
+  generation_label:
+    description: Node label naming the node's launch template generation (edge_nodegroup). Empty - no filtering.
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -43,6 +51,7 @@ _value:
     zone: {description: Zone of the Node's instance., type: str}
     instance_id: {description: EC2 instance id., type: str}
     node_name: {description: Kubernetes Node name., type: str}
+    generation: {description: "Its generation label value (with O(generation_label)), empty if none.", type: str}
 """
 
 import re
@@ -59,19 +68,31 @@ def _get(obj, key):
     return value if isinstance(value, Mapping) else {}
 
 
-def ready_zone_nodes(nodes, zones, pending_taint=PENDING_TAINT):
-    """[{zone, instance_id, node_name}] of the Ready Nodes of the zones."""
+def ready_zone_nodes(nodes, zones, pending_taint=PENDING_TAINT, generation_label=""):
+    """[{zone, instance_id, node_name}] of the Ready Nodes of the zones (of their newest generation)."""
     list_of(nodes, Mapping, "ready_zone_nodes", "the input (Node resources)")
     list_of(zones, str, "ready_zone_nodes", "zones")
-    out = []
+    out, created = [], {}
     for node in nodes:
         provider_id = _get(node, "spec").get("providerID") or ""
         match = PROVIDER_ID.fullmatch(provider_id) if isinstance(provider_id, str) else None
         conditions = _get(node, "status").get("conditions") or []
         ready = any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
                     for c in conditions)
-        if match and match[1] in zones and ready and not has_taint(node, pending_taint):
-            out.append({"zone": match[1], "instance_id": match[2], "node_name": _get(node, "metadata").get("name")})
+        if match and match[1] in zones and ready and not has_taint(node, pending_taint) \
+                and not _get(node, "spec").get("unschedulable"):
+            meta = _get(node, "metadata")
+            entry = {"zone": match[1], "instance_id": match[2], "node_name": meta.get("name")}
+            if generation_label:
+                entry["generation"] = str(_get(meta, "labels").get(generation_label) or "")
+                # RFC 3339 timestamps in UTC compare as strings; the name breaks ties.
+                created[match[2]] = (str(meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
+            out.append(entry)
+    if generation_label:
+        newest = {}
+        for entry in sorted(out, key=lambda e: created[e["instance_id"]]):
+            newest[entry["zone"]] = entry["generation"]
+        out = [e for e in out if e["generation"] == newest[e["zone"]]]
     return out
 
 

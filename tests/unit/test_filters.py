@@ -15,6 +15,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.edgeml.wavelength.plugins.filter.boot_failure_report import boot_failure_report
+from ansible_collections.edgeml.wavelength.plugins.filter.busy_instances import busy_instances
 from ansible_collections.edgeml.wavelength.plugins.filter.carrier_targets import carrier_targets
 from ansible_collections.edgeml.wavelength.plugins.filter.cidr_errors import cidr_errors
 from ansible_collections.edgeml.wavelength.plugins.filter.endpoint_report import endpoint_report
@@ -26,7 +27,6 @@ from ansible_collections.edgeml.wavelength.plugins.filter.probe_targets import p
 from ansible_collections.edgeml.wavelength.plugins.filter.ready_zone_nodes import ready_zone_nodes
 from ansible_collections.edgeml.wavelength.plugins.filter.serving_instances import serving_instances
 from ansible_collections.edgeml.wavelength.plugins.filter.stale_objects import stale_objects
-from ansible_collections.edgeml.wavelength.plugins.filter.stale_zones import stale_zones
 from ansible_collections.edgeml.wavelength.plugins.filter.subnet_plan import subnet_plan
 from ansible_collections.edgeml.wavelength.plugins.filter.zone_addresses import zone_addresses
 
@@ -74,7 +74,6 @@ def test_filters_run_by_fqcn_in_a_play(tmp_path):
                  " regional_cidrs=[], wavelength_cidrs={}, service_cidr='172.20.0.0/16'),"
                  " 'cidr_errors': cidrs | edgeml.wavelength.cidr_errors(allow_open=false),"
                  " 'boot': nodes | edgeml.wavelength.node_boot_state(asgs, [bos], 'edge-ng', '1'),"
-                 " 'stale': [] | edgeml.wavelength.stale_zones(asgs, 'edge-ng'),"
                  " 'targets': nodes | edgeml.wavelength.ready_zone_nodes([bos])"
                  " | edgeml.wavelength.carrier_targets(instances, [bos])"
                  " | edgeml.wavelength.probe_targets(models, 30007),"
@@ -90,7 +89,6 @@ def test_filters_run_by_fqcn_in_a_play(tmp_path):
     assert out["plan"]["errors"] == [] and out["plan"]["wavelength_cidrs"] == {BOS: "10.0.32.0/20"}
     assert out["cidr_errors"] == []
     assert out["boot"]["ready_zones"] == [BOS]
-    assert out["stale"] == []
     assert [[t["carrier_ip"], m["node_port"]] for t, m in out["targets"]] == [["155.1.1.1", 30007],
                                                                              ["155.1.1.2", 30007]]
     assert out["export"] == [{"name": "m1", "artifact_s3_uri": "s3://b/k", "artifact_sha256": "ab"}]
@@ -351,7 +349,7 @@ def test_cidr_errors_wrong_input_types(args, kwargs, message):
         cidr_errors(*args, **kwargs)
 
 
-# --- node_boot_state and stale_zones (edge_nodegroup) ------------------------------------------------------------
+# --- node_boot_state (edge_nodegroup) ----------------- ------------------------------------------------------------
 
 def node(name, zone, instance_id, status="True", reason=None, message=None, provider=None, conditions=True,
          taints=None):
@@ -404,6 +402,25 @@ def test_node_boot_state(per_zone, ready_zones):  # as the Jinja
     assert node_boot_state(NODES, GROUPS, [BOS, NYC, MIA], PREFIX, per_zone) == {
         "nodes": BOOT_NODES, "failed": [{"zone": NYC, "instance_id": "i-1a", "node_name": "n-nyc-1"}],
         "ready_zones": ready_zones}
+
+
+def test_node_boot_state_by_generation():
+    """During a roll: only the zone's Nodes of the current generation count, whatever the groups list."""
+    def labelled(name, zone, instance_id, gen, **kw):
+        obj = node(name, zone, instance_id, **kw)
+        obj["metadata"]["labels"] = {"edgeml.io/generation": gen}
+        return obj
+
+    pending = [{"key": "edgeml.io/models-pending", "value": "true", "effect": "NoSchedule"}]
+    nodes = [labelled("old", BOS, "i-old", "g1"), labelled("new", BOS, "i-new", "g2"),
+             labelled("bad", NYC, "i-bad", "g2", taints=pending), labelled("nyc-old", NYC, "i-no", "g1")]
+    state = node_boot_state(nodes, [], [BOS, NYC], PREFIX, 1, generations={BOS: "g2", NYC: "g2"},
+                            generation_label="edgeml.io/generation")
+    assert state == {"nodes": [{"zone": BOS, "instance_id": "i-new", "node_name": "new", "ready": True},
+                               {"zone": NYC, "instance_id": "i-bad", "node_name": "bad", "ready": False}],
+                     "failed": [{"zone": NYC, "instance_id": "i-bad", "node_name": "bad"}], "ready_zones": [BOS]}
+    with pytest.raises(AnsibleFilterError, match="generations must be a dict"):
+        node_boot_state(nodes, [], [BOS], PREFIX, 1, generations={BOS: "g2"})
 
 
 def test_node_boot_state_before_any_node():
@@ -475,47 +492,6 @@ def test_node_boot_state_wrong_input_types(args, message):
         node_boot_state(*args)
 
 
-def template(zone, default=2, latest=2, changed=False):
-    return {"item": zone, "default_version": default, "latest_version": latest, "version_changed": changed}
-
-
-def group(zone, *versions, prefix=PREFIX):
-    return {"auto_scaling_group_name": f"{prefix}-{zone}",
-            "instances": [instance(f"i-{n}", version=v) if v is not None else instance(f"i-{n}", template=False)
-                          for n, v in enumerate(versions)]}
-
-
-@pytest.mark.parametrize(("templates", "groups", "stale"), [
-    ([template(BOS)], [group(BOS, "2", 2)], []),  # every instance on the default version
-    ([template(BOS, "2")], [group(BOS, "2")], []),  # versions compared as strings
-    ([template(BOS, latest=3, changed=True)], [group(BOS, "2")], [BOS]),  # new version in this run
-    ([template(BOS, 1, 1, changed=True)], [group(BOS, "1")], []),  # first version: nothing to roll
-    ([template(BOS)], [group(BOS, "2", "1")], [BOS]),  # interrupted roll
-    ([template(BOS)], [group(BOS, None)], [BOS]),  # instance without a launch template
-    ([template(BOS, latest=3, changed=True)], [], []),  # no group yet
-    ([template(BOS, latest=3, changed=True)], [group(BOS, prefix="other")], []),
-    ([template(BOS, latest=3, changed=True)], [group(BOS)], [BOS]),  # empty group, new version
-    ([{"item": BOS, "skipped": True}], [group(BOS, "1")], []),  # skipped loop item
-    ([template(NYC, latest=3, changed=True), template(BOS), template(MIA)],
-     [group(BOS, "1"), group(NYC, "2"), group(MIA, "2")], [NYC, BOS]),
-])
-def test_stale_zones(templates, groups, stale):  # as the Jinja
-    assert stale_zones(templates, groups, PREFIX) == stale
-
-
-@pytest.mark.parametrize(("args", "message"), [
-    (({"results": []}, [], PREFIX), r"the input \(launch template results\) must be a list of dicts"),
-    (([], "groups", PREFIX), "groups must be a list of dicts"),
-    (([], [], 3), "name_prefix must be a string"),
-    (([{"item": 1, "default_version": 1}], [], PREFIX), "item must be its zone"),
-    (([template(BOS, latest="x", changed=True)], [], PREFIX), "latest_version must be an integer"),
-    (([template(BOS, latest=True, changed=True)], [], PREFIX), "latest_version must be an integer"),
-])
-def test_stale_zones_wrong_input_types(args, message):
-    with pytest.raises(AnsibleFilterError, match=message):
-        stale_zones(*args)
-
-
 # --- ready_zone_nodes, carrier_targets, probe_targets (endpoint_check) -------------------------------------------
 
 INSTANCES = [
@@ -541,6 +517,25 @@ TARGETS = [  # as the Jinja
 def test_ready_zone_nodes():  # as the Jinja
     assert ready_zone_nodes(NODES, [NYC, BOS, MIA]) == ZONE_NODES
     assert ready_zone_nodes(NODES, [NYC]) == []
+
+
+def test_ready_zone_nodes_newest_generation_and_cordon():
+    """During a node roll: only the zone's newest generation counts (once one of its nodes is Ready); cordoned and
+    pending nodes never."""
+    def node(name, zone, gen, created, ready="True", **spec):
+        labels = {"edgeml.io/generation": gen} if gen is not None else {}
+        return {"metadata": {"name": name, "labels": labels, "creationTimestamp": created},
+                "spec": {"providerID": f"aws:///{zone}/i-{name}", **spec},
+                "status": {"conditions": [{"type": "Ready", "status": ready}]}}
+
+    nodes = [node("old", BOS, "g1", "2026-12-01T10:00:00Z"), node("new", BOS, "g2", "2026-12-03T10:00:00Z"),
+             node("newer-booting", BOS, "g3", "2026-12-03T11:00:00Z", ready="False"),
+             node("legacy", NYC, None, "2026-11-01T10:00:00Z"),
+             node("cordoned", NYC, None, "2026-12-02T10:00:00Z", unschedulable=True)]
+    assert ready_zone_nodes(nodes, [BOS, NYC], generation_label="edgeml.io/generation") == [
+        {"zone": BOS, "instance_id": "i-new", "node_name": "new", "generation": "g2"},
+        {"zone": NYC, "instance_id": "i-legacy", "node_name": "legacy", "generation": ""}]
+    assert [n["node_name"] for n in ready_zone_nodes(nodes, [BOS, NYC])] == ["old", "new", "legacy"]
 
 
 def test_carrier_targets():  # as the Jinja
@@ -751,3 +746,16 @@ def test_working_dir_lookup_is_the_process_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PWD", "/somewhere/stale")
     assert LookupModule().run([]) == [str(tmp_path)]
+
+
+def test_busy_instances():
+    nodes = [{"metadata": {"name": n}, "spec": {"providerID": f"aws:///{BOS}/i-{n}"}} for n in ("a", "b", "c")]
+
+    def pod(node, ready="True", deleting=False):
+        return {"metadata": {"name": "p", **({"deletionTimestamp": "2026-12-03T10:00:00Z"} if deleting else {})},
+                "spec": {"nodeName": node}, "status": {"conditions": [{"type": "Ready", "status": ready}]}}
+
+    pods = [pod("a"), pod("a"), pod("b", deleting=True), pod("c", ready="False"), pod("gone"), {"metadata": {}}]
+    assert busy_instances(pods, nodes) == ["i-a"]
+    with pytest.raises(AnsibleFilterError, match="nodes must be a list"):
+        busy_instances([], {})
