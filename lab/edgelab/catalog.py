@@ -1,6 +1,7 @@
-"""Seed the JumpStart catalog content at `lab up`: model artifacts in the lab S3 bucket, runtime image in the
-source registry. Idempotent: an upload is skipped when the S3 ETag (md5) matches, a push when the registry
-already holds the same image id (recorded in .lab/run/catalog-image.json)."""
+"""Seed the JumpStart catalog content at `lab up`: model artifacts in the lab S3 buckets (the content bucket, and the
+gated one for the gated shapes), runtime image in the source registry. Idempotent: an upload is skipped when the S3
+ETag (md5) matches, a push when the registry already holds the same image id (recorded in
+.lab/run/catalog-image.json)."""
 
 import gzip
 import hashlib
@@ -59,32 +60,63 @@ def build_model_tarball() -> bytes | None:
                                for p in MODEL_DIR.rglob("*") if p.is_file()})
 
 
-def _put_if_changed(s3, key: str, body: bytes) -> bool:
+# Files of the draft model (speculative decoding channel) of the additional-data-source shapes.
+DRAFT_FILES = {"config.json": b'{"architectures": ["BertModel"], "num_hidden_layers": 2}\n',
+               "model.onnx": b"edgelab draft model placeholder\n"}
+EULA_TEXT = b"edgelab JumpStart catalog: end-user license agreement of a gated lab model (terms of use).\n"
+
+
+def content(model: bytes | None) -> dict[tuple[str, str], bytes | None]:
+    """Every object the catalog's entries point at: {("content" | "gated", key): body}, walked from the specs the way
+    the SDK resolves them (artifact keys of the entry and of its inference configurations, script bundles, additional
+    data sources, EULA texts). Model artifacts are `model` (None when the model is not built yet)."""
+    objects: dict[tuple[str, str], bytes | None] = {}
+    script = _deterministic_tar({"inference.py": INFERENCE_PY})
+    for body in spec.specs().values():
+        bucket = "gated" if body.get("gated_bucket") else "content"
+        parts = [body, *(body.get("inference_config_components") or {}).values()]
+        for part in parts:
+            for field in ("hosting_prepacked_artifact_key", "hosting_artifact_key"):
+                if part.get(field):
+                    objects[(bucket, part[field])] = model
+            if body.get("hosting_use_script_uri", True) and part.get("hosting_script_key"):
+                objects[(bucket, part["hosting_script_key"])] = script
+            for source in (part.get("hosting_additional_data_sources") or {}).get("speculative_decoding", []):
+                classification = source.get("provider", {}).get("classification")
+                source_bucket = "gated" if classification == "gated" else "content"
+                for name, data in DRAFT_FILES.items():
+                    objects[(source_bucket, source["s3_data_source"]["s3_uri"] + name)] = data
+                if source.get("hosting_eula_key"):
+                    objects[("content", source["hosting_eula_key"])] = EULA_TEXT
+        if body.get("hosting_eula_key"):
+            objects[("content", body["hosting_eula_key"])] = EULA_TEXT
+    return objects
+
+
+def _put_if_changed(s3, bucket: str, key: str, body: bytes) -> bool:
     md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
     try:
-        if s3.head_object(Bucket=config.JUMPSTART_CONTENT_BUCKET, Key=key)["ETag"].strip('"') == md5:
+        if s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"') == md5:
             return False
     except s3.exceptions.ClientError:
         pass
-    s3.put_object(Bucket=config.JUMPSTART_CONTENT_BUCKET, Key=key, Body=body)
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
     return True
 
 
 def seed_bucket(log=print) -> list[str]:
     s3 = client("s3")
-    if config.JUMPSTART_CONTENT_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        s3.create_bucket(Bucket=config.JUMPSTART_CONTENT_BUCKET)
-    uploaded, model = [], build_model_tarball()
-    for version, prepacked in spec.VERSIONS.items():
-        body = spec.spec(version, prepacked)
-        objects = {body["hosting_artifact_key"]: model}
-        if not prepacked:
-            objects[body["hosting_script_key"]] = _deterministic_tar({"inference.py": INFERENCE_PY})
-        for key, data in objects.items():
-            if data is None:
-                log(f"model artifacts missing ({MODEL_DIR}); {key} not seeded")
-            elif _put_if_changed(s3, key, data):
-                uploaded.append(key)
+    buckets = {"content": config.JUMPSTART_CONTENT_BUCKET, "gated": spec.GATED_CONTENT_BUCKET}
+    existing = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    for name in buckets.values():
+        if name not in existing:
+            s3.create_bucket(Bucket=name)
+    uploaded = []
+    for (kind, key), data in content(build_model_tarball()).items():
+        if data is None:
+            log(f"model artifacts missing ({MODEL_DIR}); {key} not seeded")
+        elif _put_if_changed(s3, buckets[kind], key, data):
+            uploaded.append(f"{buckets[kind]}/{key}" if kind != "content" else key)
     return uploaded
 
 

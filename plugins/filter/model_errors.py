@@ -16,8 +16,9 @@ description:
     value C(<deployment>-<name>)); C(model_id) is required; C(node_port), else O(default_node_port), is an integer in
     the NodePort range 30000-32767 and no two models share one; C(replicas_per_zone) is an integer of at least 1;
     C(resources) has only C(requests) and C(limits), whose values are Kubernetes quantities of known resources, with
-    no request above its limit; C(samples) is a non-empty list of C({text, expected_label}); no other key is allowed
-    (a typo such as C(nodeport) would otherwise be ignored silently).
+    no request above its limit; C(samples) is a non-empty list of C({text, expected_label}); C(accept_eula),
+    C(allow_deprecated) and C(inference_config) are known keys (jumpstart_export checks them against the catalog); no
+    other key is allowed (a typo such as C(nodeport) would otherwise be ignored silently).
   - Zones - a non-empty list of distinct zone names (whether they are Wavelength zones of the region is checked
     against AWS by the zone_optin role).
   - Returns what is wrong, one sentence each naming the input to change (such as C(edge_models[1] (name 'b').node_port))
@@ -89,10 +90,11 @@ from difflib import get_close_matches
 
 from ansible.errors import AnsibleFilterError
 
-# The keys the roles read from a model entry: model_artifacts (name, model_id, model_version, instance_type),
+# The keys the roles read from a model entry: model_artifacts (name, model_id, model_version, instance_type,
+# accept_eula, allow_deprecated, inference_config; passed to jumpstart_export, which checks them against the catalog),
 # model_deploy (node_port, replicas_per_zone, resources), endpoint_check (samples).
-KEYS = ("name", "model_id", "model_version", "instance_type", "node_port", "replicas_per_zone", "resources",
-        "samples")
+KEYS = ("name", "model_id", "model_version", "instance_type", "accept_eula", "allow_deprecated", "inference_config",
+        "node_port", "replicas_per_zone", "resources", "samples")
 SAMPLE_KEYS = ("text", "expected_label")
 # The one rule for model names: the Service is named after the model, and Service names are RFC 1035 labels (a
 # DNS-1123 label that starts with a letter), the strictest of the names built from it (Deployments, NetworkPolicies,

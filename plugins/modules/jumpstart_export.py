@@ -19,8 +19,16 @@ description:
     in the object metadata (C(x-amz-meta-sha256), C(x-amz-meta-source-digest)). Nothing is copied
     when the recorded source digest and the encryption match.
   - Returns what a Kubernetes Deployment of the SageMaker hosting contract needs.
-  - Every check (parent region, model id, version, image for the region and instance type, source
-    objects, destination bucket) runs before anything is written.
+  - Additional model data sources of the model (the speculative decoding draft model of the selected inference
+    configuration, as the SDK attaches them) are copied beside the artifact, one deterministic
+    C(additional-model-data-sources/<channel>.tar.gz) each, and returned with the path SageMaker mounts them at,
+    C(/opt/ml/additional-model-data-sources/<channel>).
+  - Every check (parent region, model id, version, catalog shape, image for the region and instance type, source
+    objects, destination bucket) runs before anything is written. Refused, with the resolved version and the fix -
+    versions that need a newer SageMaker SDK (the catalog's min_version), inference-vulnerable versions, deprecated
+    versions unless O(allow_deprecated), models SageMaker deploys from a model package (they cannot run outside
+    SageMaker), gated content unless O(accept_eula) (the error names the EULA), images built for GPUs or AWS Neuron
+    when the nodes (O(node_instance_type)) have none.
 author:
   - edgeml.wavelength contributors
 options:
@@ -46,7 +54,9 @@ options:
   prefix:
     description:
       - Key prefix of the copy; the object is C(<prefix>model.tar.gz).
-      - Defaults to C(<base_prefix><model_id>/<resolved version>/).
+      - Defaults to C(<base_prefix><model_id>/<resolved version>/), with C(<inference_config>/) appended when
+        O(inference_config) is set.
+      - Additional model data sources are copied to C(<prefix>additional-model-data-sources/<channel>.tar.gz).
     type: str
   base_prefix:
     description:
@@ -62,11 +72,37 @@ options:
   encryption_key_id:
     description: KMS key for O(encryption=aws:kms); the bucket's or AWS managed key when omitted.
     type: str
+  accept_eula:
+    description:
+      - Accept the end-user license agreement (EULA) of a gated model or of its gated additional data sources, as
+        SageMaker's C(accept_eula=True) does. Without it a gated model is refused and the error names the EULA.
+      - The result's RV(eula) records the EULA locations and the acceptance.
+    type: bool
+    default: false
+  allow_deprecated:
+    description:
+      - Export a version the JumpStart catalog marks deprecated (with a warning). A version flagged
+        inference-vulnerable is refused all the same.
+    type: bool
+    default: false
+  inference_config:
+    description:
+      - Inference configuration of a model that has several (the catalog's C(inference_configs)); its artifact,
+        image, environment and additional data sources are exported.
+      - Defaults to the one the SageMaker SDK ranks first. The chosen one is returned in RV(inference_config).
+      - When set, the default O(prefix) ends in C(<inference_config>/).
+    type: str
+  node_instance_type:
+    description:
+      - EC2 instance type of the nodes the model runs on, when O(instance_type) is another type (chosen for the
+        image). An image built for GPUs or AWS Neuron is refused when these nodes have none.
+      - Defaults to O(instance_type).
+    type: str
   jumpstart_environment:
     description:
       - SDK override variables (C(AWS_JUMPSTART_*)) set while resolving, for example a local catalog
-        (C(AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE), C(AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE))
-        and C(AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE).
+        (C(AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE), C(AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE)),
+        C(AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE) and, for gated content, C(AWS_JUMPSTART_GATED_CONTENT_BUCKET_OVERRIDE).
       - The directories must exist; the SDK would otherwise silently fall back to the public catalog.
     type: dict
     default: {}
@@ -97,6 +133,16 @@ EXAMPLES = r"""
     instance_type: t3.xlarge
     bucket: my-model-artifacts
   register: sentiment_export
+
+- name: Export a gated model, its EULA read and accepted, with an inference configuration of its own
+  edgeml.wavelength.jumpstart_export:
+    model_id: edgeml-tc-inference-configs
+    inference_config: onnx-int8-draft
+    accept_eula: true
+    region: us-east-1
+    instance_type: t3.xlarge
+    bucket: my-model-artifacts
+  register: draft_export
 
 - name: Resolve against a local catalog (what the edge lab does)
   edgeml.wavelength.jumpstart_export:
@@ -197,10 +243,45 @@ artifact_size:
   description: Size of the copy in bytes; null in check mode when the copy would be (re)made.
   returned: always
   type: int
+inference_config:
+  description: The inference configuration exported (O(inference_config) or the SDK's default); null when the model has none.
+  returned: always
+  type: str
+  sample: onnx-int8
+inference_configs:
+  description: The model's inference configurations (empty when it has none).
+  returned: always
+  type: list
+  elements: str
+deprecated:
+  description: Whether the exported version is deprecated in the catalog (exported only with O(allow_deprecated)).
+  returned: always
+  type: bool
+eula:
+  description:
+    - For gated content, the EULA locations (the form the SageMaker SDK names them in) and their acceptance
+      (O(accept_eula)); null when nothing is gated.
+    - C(uri) is the model's own EULA (null when only an additional data source is gated), C(uris) every EULA accepted.
+  returned: always
+  type: dict
+  sample: {accepted: true, uri: "https://jumpstart-cache-prod-us-east-1.s3.us-east-1.amazonaws.com/fmhMetadata/eula/llama3Eula.txt",
+           uris: ["https://jumpstart-cache-prod-us-east-1.s3.us-east-1.amazonaws.com/fmhMetadata/eula/llama3Eula.txt"]}
+additional_data_sources:
+  description:
+    - The additional model data sources copied beside the artifact, for the Deployment to mount read-only at
+      C(container_path) (where SageMaker mounts them); empty for most models.
+    - Each has C(channel_name), C(container_path) (C(/opt/ml/additional-model-data-sources/<channel_name>)),
+      C(source_uri), C(s3_data_type), C(compression_type), C(eula_uri) (null unless gated), C(artifact_s3_uri) (a
+      gzip tarball of the channel's files), C(artifact_sha256) and C(artifact_size) (null in check mode when the copy
+      would be (re)made) and C(source_digest).
+  returned: always
+  type: list
+  elements: dict
 """
 
 import os
 import posixpath
+import tarfile
 import tempfile
 
 try:
@@ -216,6 +297,8 @@ from ansible_collections.edgeml.wavelength.plugins.module_utils import jumpstart
 # Bump when the repack layout changes: existing copies then no longer match and are rebuilt.
 REPACK_FORMAT = "edgeml-repack-1"
 ARTIFACT_NAME = "model.tar.gz"
+# Beside the artifact: one archive per additional model data source channel, <prefix><CHANNEL_DIR>/<channel>.tar.gz.
+CHANNEL_DIR = "additional-model-data-sources"
 
 
 def fail_on_error(module, what, fn, *args, **kwargs):
@@ -274,6 +357,62 @@ def list_sources(module, s3, resolved):
             module.fail_json_aws(e, msg=f"cannot read {uri}")
         sources.append((uri, head["ETag"], head["ContentLength"], role, None))
     return sources
+
+
+def list_channel_sources(module, s3, source):
+    """[(uri, etag, size, relative destination or None for an archive to unpack)] of an additional data source.
+
+    S3Prefix: every object under the prefix, at its relative path (SageMaker copies the prefix into the channel).
+    S3Object: one object, unpacked when CompressionType is Gzip (as SageMaker does), else kept under its name.
+    """
+    uri = source["source_uri"]
+    bucket, key = js.split_s3_uri(uri)
+    if source["s3_data_type"] == "S3Prefix":
+        prefix = key if key.endswith("/") or not key else key + "/"
+        pages = fail_on_error(module, f"cannot list {uri}", list_pages, s3, bucket, prefix)
+        objects = [o for p in pages for o in p.get("Contents", []) if not o["Key"].endswith("/")]
+        if not objects:
+            module.fail_json(msg=f"additional model data source {source['channel_name']} ({uri}) is empty or missing")
+        found = []
+        for obj in objects:
+            rel = obj["Key"][len(prefix):]
+            if rel.startswith("/") or ".." in rel.split("/"):
+                module.fail_json(msg=f"unsafe object key under {uri}: {obj['Key']}")
+            found.append((f"s3://{bucket}/{obj['Key']}", obj["ETag"], obj["Size"], rel))
+        return found
+    if source["s3_data_type"] != "S3Object" or not key or key.endswith("/"):
+        module.fail_json(msg=f"additional model data source {source['channel_name']} ({uri}) has the S3 data type "
+                             f"{source['s3_data_type']!r}: only S3Prefix and S3Object (as SageMaker) are supported")
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, aws_retry=True)
+    except is_boto3_error_code(["404", "NoSuchKey", "403", "AccessDenied"]) as e:
+        code = e.response["Error"]["Code"]
+        module.fail_json(msg=f"additional model data source {source['channel_name']} ({uri}) is missing or not "
+                             f"readable ({code})")
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg=f"cannot read {uri}")
+    rel = None if source["compression_type"] == "Gzip" else posixpath.basename(key)
+    return [(uri, head["ETag"], head["ContentLength"], rel)]
+
+
+def build_channel(s3, objects, workdir, channel):
+    """Download a channel's objects and pack them (at the archive root) into a deterministic tarball."""
+    client = s3.client
+    tree = os.path.join(workdir, "channel-" + channel)
+    os.makedirs(tree)
+    for index, (uri, _etag, _size, rel) in enumerate(objects):
+        bucket, key = js.split_s3_uri(uri)
+        if rel is not None:
+            dest = os.path.join(tree, *rel.split("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            client.download_file(bucket, key, dest)
+        else:
+            archive = os.path.join(workdir, f"channel-{channel}-{index}.tar.gz")
+            client.download_file(bucket, key, archive)
+            js.extract_tarball(archive, tree)
+    path = os.path.join(workdir, f"{channel}.tar.gz")
+    js.deterministic_tar_gz(tree, path)
+    return path
 
 
 def current_copy(module, s3, bucket, key):
@@ -346,6 +485,10 @@ def main():
         encryption=dict(type="str", choices=["AES256", "aws:kms"], default="AES256"),
         encryption_key_id=dict(type="str", no_log=False),
         jumpstart_environment=dict(type="dict", default={}),
+        accept_eula=dict(type="bool", default=False),
+        allow_deprecated=dict(type="bool", default=False),
+        inference_config=dict(type="str"),
+        node_instance_type=dict(type="str"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
@@ -360,10 +503,14 @@ def main():
     boto_session = sdk_boto_session(module)
     try:
         instance_type = js.sagemaker_instance_type(p["instance_type"])
+        if p["node_instance_type"]:
+            js.sagemaker_instance_type(p["node_instance_type"])  # the same form check
         js.apply_jumpstart_environment(p["jumpstart_environment"])
         # The SDK gets the module's session and S3 client (s3.client: endpoint, CA bundle, config), not its own.
         sagemaker_session = js.sdk_session(boto_session, s3.client)
-        resolved = js.resolve(p["model_id"], p["model_version"], region, instance_type, sagemaker_session)
+        resolved = js.resolve(p["model_id"], p["model_version"], region, instance_type, sagemaker_session,
+                              accept_eula=p["accept_eula"], allow_deprecated=p["allow_deprecated"],
+                              inference_config=p["inference_config"], node_instance_type=p["node_instance_type"])
     except js.JumpStartError as e:
         module.fail_json(msg=str(e))
     except ImportError as e:
@@ -371,7 +518,12 @@ def main():
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
         module.fail_json_aws(e, msg=f"cannot read the JumpStart catalog of region {region}")
 
-    prefix = p["prefix"] if p["prefix"] is not None else f"{p['base_prefix']}{p['model_id']}/{resolved['model_version']}/"
+    for warning in resolved["warnings"]:
+        module.warn(warning)
+    default_prefix = f"{p['base_prefix']}{p['model_id']}/{resolved['model_version']}/"
+    if p["inference_config"]:
+        default_prefix += f"{resolved['inference_config']}/"
+    prefix = p["prefix"] if p["prefix"] is not None else default_prefix
     key = posixpath.join(prefix.strip("/"), ARTIFACT_NAME) if prefix.strip("/") else ARTIFACT_NAME
     bucket = p["bucket"]
     artifact_uri = f"s3://{bucket}/{key}"
@@ -379,38 +531,66 @@ def main():
     bucket_exists = check_bucket(module, s3, bucket)
     sources = list_sources(module, s3, resolved)
     digest = js.source_digest([(REPACK_FORMAT, resolved["artifact_kind"])] + [s[:3] for s in sources])
+    channels = []
+    for source in resolved["additional_data_sources"]:
+        objects = list_channel_sources(module, s3, source)
+        channel_key = posixpath.join(posixpath.dirname(key), CHANNEL_DIR, f"{source['channel_name']}.tar.gz")
+        channel_digest = js.source_digest([(REPACK_FORMAT, "channel", source["channel_name"])]
+                                          + [o[:3] for o in objects])
+        channels.append((source, objects, channel_key, channel_digest))
 
     # 2. Decide.
+    def up_to_date(copy, wanted):
+        return bool(copy and copy["sha256"] and copy["source_digest"] == wanted and copy["encryption"] == p["encryption"])
+
     before = current_copy(module, s3, bucket, key) if bucket_exists else None
-    changed = not (before and before["sha256"] and before["source_digest"] == digest
-                   and before["encryption"] == p["encryption"])
-    sha256 = before["sha256"] if not changed else None
-    size = before["size"] if not changed else None
+    copy_artifact = not up_to_date(before, digest)
+    sha256 = before["sha256"] if not copy_artifact else None
+    size = before["size"] if not copy_artifact else None
+    channel_results, channel_before = [], {}
+    for source, _objects, channel_key, channel_digest in channels:
+        current = current_copy(module, s3, bucket, channel_key) if bucket_exists else None
+        channel_before[source["channel_name"]] = current
+        fresh = up_to_date(current, channel_digest)
+        channel_results.append(dict(source, artifact_s3_uri=f"s3://{bucket}/{channel_key}",
+                                    artifact_sha256=current["sha256"] if fresh else None,
+                                    artifact_size=current["size"] if fresh else None, source_digest=channel_digest))
+    changed = copy_artifact or any(c["artifact_sha256"] is None for c in channel_results)
 
     # 3. Write, outside check mode only.
+    def upload(path, upload_key, metadata):
+        extra = {
+            "ContentType": "application/gzip",
+            "ServerSideEncryption": p["encryption"],
+            "Metadata": dict(metadata, **{"jumpstart-model-id": p["model_id"],
+                                          "jumpstart-model-version": resolved["model_version"]}),
+        }
+        if p["encryption"] == "aws:kms" and p["encryption_key_id"]:
+            extra["SSEKMSKeyId"] = p["encryption_key_id"]
+        fail_on_error(module, f"cannot upload s3://{bucket}/{upload_key}",
+                      s3.client.upload_file, path, bucket, upload_key, ExtraArgs=extra)
+
     if changed and not module.check_mode:
         with tempfile.TemporaryDirectory(dir=module.tmpdir) as workdir:
             try:
-                path = build_artifact(s3, resolved, sources, workdir)
+                if copy_artifact:
+                    path = build_artifact(s3, resolved, sources, workdir)
+                    sha256, size = js.file_sha256(path), os.path.getsize(path)
+                    metadata = {"sha256": sha256, "source-digest": digest}
+                    if resolved["eula"]:
+                        metadata["eula-accepted"] = "true"
+                        metadata["eula-uris"] = " ".join(resolved["eula"]["uris"])
+                    upload(path, key, metadata)
+                for (source, objects, channel_key, channel_digest), result in zip(channels, channel_results, strict=True):
+                    if result["artifact_sha256"] is None:
+                        path = build_channel(s3, objects, workdir, source["channel_name"])
+                        result["artifact_sha256"], result["artifact_size"] = js.file_sha256(path), os.path.getsize(path)
+                        upload(path, channel_key, {"sha256": result["artifact_sha256"], "source-digest": channel_digest,
+                                                   "channel-name": source["channel_name"]})
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
                 module.fail_json_aws(e, msg="cannot download the JumpStart source artifact")
-            except (OSError, ValueError) as e:  # tarfile errors derive from these
+            except (OSError, ValueError, tarfile.TarError) as e:
                 module.fail_json(msg=f"cannot repack the JumpStart artifact: {e}")
-            sha256, size = js.file_sha256(path), os.path.getsize(path)
-            extra = {
-                "ContentType": "application/gzip",
-                "ServerSideEncryption": p["encryption"],
-                "Metadata": {
-                    "sha256": sha256,
-                    "source-digest": digest,
-                    "jumpstart-model-id": p["model_id"],
-                    "jumpstart-model-version": resolved["model_version"],
-                },
-            }
-            if p["encryption"] == "aws:kms" and p["encryption_key_id"]:
-                extra["SSEKMSKeyId"] = p["encryption_key_id"]
-            fail_on_error(module, f"cannot upload {artifact_uri}",
-                          s3.client.upload_file, path, bucket, key, ExtraArgs=extra)
 
     result = dict(
         changed=changed,
@@ -431,12 +611,25 @@ def main():
         artifact_s3_uri=artifact_uri,
         artifact_sha256=sha256,
         artifact_size=size,
+        inference_config=resolved["inference_config"],
+        inference_configs=resolved["inference_configs"],
+        deprecated=resolved["deprecated"],
+        eula=resolved["eula"],
+        additional_data_sources=channel_results,
     )
     if module._diff:
         old = {"artifact_s3_uri": artifact_uri, "sha256": before["sha256"], "source_digest": before["source_digest"],
                "encryption": before["encryption"]} if before else {}
         new = {"artifact_s3_uri": artifact_uri, "sha256": sha256 or "(computed when copied)",
                "source_digest": digest, "encryption": p["encryption"]}
+        if channel_results:  # only for models that have additional data sources: the usual diff stays as it was
+            old_channels = {name: {"sha256": c["sha256"], "source_digest": c["source_digest"]}
+                            for name, c in channel_before.items() if c}
+            new_channels = {c["channel_name"]: {"sha256": c["artifact_sha256"] or "(computed when copied)",
+                                                "source_digest": c["source_digest"]} for c in channel_results}
+            if before or old_channels:
+                old = dict(old, additional_data_sources=old_channels)
+            new["additional_data_sources"] = new_channels
         result["diff"] = dict(before=old, after=new if changed else old)
     module.exit_json(**result)
 

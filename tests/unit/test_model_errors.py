@@ -46,7 +46,8 @@ def test_lab_inventory_passes():
 
 
 def test_every_key_the_roles_read():
-    full = model(model_version="1.0.0", instance_type="g4dn.xlarge", node_port=30008, replicas_per_zone=2,
+    full = model(model_version="1.0.0", instance_type="g4dn.xlarge", accept_eula=True, allow_deprecated=False,
+                 inference_config="onnx-int8", node_port=30008, replicas_per_zone=2,
                  resources={"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
                  samples=[{"text": "A fine film.", "expected_label": "positive"}, {"text": "Dull."}])
     assert set(full) == set(KEYS)
@@ -175,11 +176,15 @@ def test_model_version_and_instance_type():
     ("replicas", "did you mean replicas_per_zone? "),
     ("sample", "did you mean samples? "),
     ("image", ""),
+    ("acceptEula", "did you mean accept_eula? "),
+    ("allow_deprecation", "did you mean allow_deprecated? "),
+    ("inference_configuration", "did you mean inference_config? "),
 ])
 def test_unknown_key(key, hint):
     assert one([model(**{key: 1})]) == (
         f"edge_models[0] (name 'sentiment') has the unknown key {key!r}: {hint}a model has name, model_id, "
-        f"model_version, instance_type, node_port, replicas_per_zone, resources, samples")
+        f"model_version, instance_type, accept_eula, allow_deprecated, inference_config, node_port, "
+        f"replicas_per_zone, resources, samples")
 
 
 @pytest.mark.parametrize("replicas", [1, 3, "2"])
