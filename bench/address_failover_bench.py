@@ -11,10 +11,11 @@ import json
 import sys
 import time
 
-from benchlib import REPO, Phone, play, summary
+from benchlib import CONTRACT, REPO, play
 
 sys.path.insert(0, str(REPO / "lab"))
 from edgelab import awsclient
+from edgelab.device import Phone, summary
 
 NAME = "failoverbench"
 ZONE = "us-east-1-wl1-bos-wlz-1"
@@ -26,7 +27,7 @@ def main() -> None:
     report = {"cold_converge_s": play("site.yml", EXTRA)}
     try:
         [address] = ec2.describe_addresses(Filters=[{"Name": "tag:edgeml:deployment", "Values": [NAME]}])["Addresses"]
-        phone = Phone(f"http://{address['CarrierIp']}:30007/invocations")
+        phone = Phone(f"http://{address['CarrierIp']}:30007/invocations", headers=CONTRACT)
         phone.start()
         time.sleep(3)  # a baseline of good requests
         terminated_at = time.monotonic()

@@ -14,10 +14,11 @@ import json
 import sys
 import time
 
-from benchlib import REPO, Phone, play, summary
+from benchlib import CONTRACT, REPO, play
 
 sys.path.insert(0, str(REPO / "lab"))
 from edgelab import awsclient
+from edgelab.device import Phone, summary
 
 NAME = "day2bench"
 ZONES = ["us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1"]
@@ -54,7 +55,8 @@ def addresses(ec2) -> dict:
 
 def measure(ec2, extra: dict) -> dict:
     before = addresses(ec2)
-    phones = {zone: Phone(f"http://{ip}:{MODEL['node_port']}/invocations") for zone, ip in before.items()}
+    phones = {zone: Phone(f"http://{ip}:{MODEL['node_port']}/invocations", headers=CONTRACT)
+              for zone, ip in before.items()}
     for phone in phones.values():
         phone.start()
     time.sleep(2)  # a baseline of good requests

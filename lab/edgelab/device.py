@@ -11,6 +11,8 @@ on the carrier network would:
 import http.client
 import ipaddress
 import socket
+import threading
+import time
 import urllib.parse
 
 from edgelab import config
@@ -57,3 +59,45 @@ def request(url: str, data: bytes | None = None, headers: dict | None = None, so
         raise TimeoutError(f"no answer from {parts.netloc} within {timeout:g}s (source {source})") from exc
     finally:
         conn.close()
+
+
+class Phone(threading.Thread):
+    """A phone that keeps calling: one request every `period` s (POST `body` with `headers`), recording
+    (monotonic time, answered 200) for each. Start it, run the operation, then finish() and summary(phone.results)."""
+
+    def __init__(self, url: str, period: float = 0.05, body: bytes = b"A fine film.", headers: dict | None = None):
+        super().__init__(daemon=True)
+        self.url, self.period, self.body, self.headers = url, period, body, headers
+        self.results: list[tuple[float, bool]] = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            start = time.monotonic()
+            try:
+                ok = request(self.url, self.body, headers=self.headers, timeout=1.0)[0] == 200
+            except (OSError, ValueError):
+                ok = False
+            self.results.append((start, ok))
+            self.stop.wait(max(0.0, self.period - (time.monotonic() - start)))
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.join()
+
+
+def summary(results: list, since: float = float("-inf")) -> dict:
+    """Requests sent and failed after `since`, the longest run of failures (count and seconds)."""
+    after = [(t, ok) for t, ok in results if t >= since]
+    longest = run = 0
+    longest_s, run_start = 0.0, None
+    for t, ok in after:
+        if ok:
+            run, run_start = 0, None
+            continue
+        run += 1
+        run_start = t if run_start is None else run_start
+        longest = max(longest, run)
+        longest_s = max(longest_s, t - run_start)
+    return {"requests": len(after), "failed": sum(1 for _, ok in after if not ok), "longest_failure_run": longest,
+            "longest_outage_s": round(longest_s, 2)}

@@ -12,7 +12,8 @@ description:
     list (C(edge_zones)), so that a wrong entry fails the preflight instead of a later stage that has already written.
   - Model entries - C(name) is required, a DNS-1123 label that starts with a letter (the model's Service is named
     after it, and Service names are RFC 1035 labels), unique, and short enough for every name derived from it to stay
-    within 63 characters (the Deployment C(<name>-<zone>) for the longest zone and, with O(deployment), the label
+    within 63 characters (the Deployment C(<name>-<zone>-<generation>) for the longest zone, the generation being 8
+    characters, and, with O(deployment), the label
     value C(<deployment>-<name>)); C(model_id) is required; C(node_port), else O(default_node_port), is an integer in
     the NodePort range 30000-32767 and no two models share one; C(replicas_per_zone) is an integer of at least 1;
     C(resources) has only C(requests) and C(limits), whose values are Kubernetes quantities of known resources, with
@@ -101,6 +102,7 @@ SAMPLE_KEYS = ("text", "expected_label")
 # label values, ECR repositories <edge_name>/<name>, host directories); only their length is checked on its own.
 NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_NAME = 63
+GENERATION = 8  # the node generation in Deployment names (model_deploy: <name>-<zone>-<first 8 of the generation>)
 # The Kubernetes NodePort range (EKS does not change it).
 NODE_PORTS = (30000, 32767)
 # Kubernetes quantities: <signed number><binary SI | decimal SI | decimal exponent>.
@@ -325,7 +327,8 @@ def _limit(zones, deployment):
     limits = [(MAX_NAME, "a model name is a DNS label")]
     if zones:
         zone = max(zones, key=len)
-        limits.append((MAX_NAME - 1 - len(zone), f"its Deployment <name>-{zone} must fit in {MAX_NAME} characters"))
+        limits.append((MAX_NAME - 2 - len(zone) - GENERATION,
+                       f"its Deployment <name>-{zone}-<generation> must fit in {MAX_NAME} characters"))
     if deployment:
         limits.append((MAX_NAME - 1 - len(deployment),
                        f"its label value {deployment}-<name> (app.kubernetes.io/instance) must fit in {MAX_NAME} "

@@ -110,7 +110,8 @@ def test_site_then_each_stage_alone_changes_nothing(installed):
     assert all(e["checks_passed"] for e in report["endpoints"])
     # The endpoint stage alone probes from inside the cluster (the inventory/aws default): a probe Job per node and
     # model, on every zone, leaves nothing behind and reports the same zones.
-    for stage, extra in (("nodes", ()), ("deploy", ()), ("endpoints", ("-e", "endpoint_check_probe_from=cluster"))):
+    for stage, extra in (("nodes", ()), ("deploy", ()), ("retire", ()),
+                         ("endpoints", ("-e", "endpoint_check_probe_from=cluster"))):
         rc, out = run(env, work, stage, *extra)
         assert rc == 0, f"{stage}: {out[-5000:]}"
         assert recap(out)["changed"] == 0, f"{stage}: {changed_tasks(out)}"

@@ -14,6 +14,7 @@ from e2e_lib import REPO, lab_api, leftovers, playbook
 
 sys.path.insert(0, str(REPO / "lab"))
 from edgelab import device  # a phone on the lab's carrier network
+from edgelab import kube as labkube
 
 pytestmark = pytest.mark.e2e
 BOS = "us-east-1-wl1-bos-wlz-1"
@@ -67,13 +68,22 @@ def stable_address(name: str, zone: str) -> dict:
     return address
 
 
-def test_interrupted_run_node_replacement_failed_deploy_then_teardown(deployment):
-    """One deployment, one lab cluster, four checks in order:
+def deployments(name: str) -> list[dict]:
+    """The deployment's Deployments (the lab's Kubernetes API, as its admin)."""
+    with labkube.admin_urlopen(f"{labkube.config.KUBE_URL}/apis/apps/v1/namespaces/edgeml/deployments"
+                               f"?labelSelector=edgeml.io/deployment%3D{name}") as reply:
+        return json.loads(reply.read())["items"]
+
+
+def test_interrupted_run_node_replacement_model_update_failed_deploy_then_teardown(deployment):
+    """One deployment, one lab cluster, five checks in order:
     1. a run interrupted while the node groups are created converges on the re-run, and the next run changes nothing;
     2. the serving instance terminated through the EC2 API: the next run moves the zone's stable address to the
        replacement node (the address stays the same) and a phone reaches the model there;
-    3. a deploy the API rejects (invalid securityContext) fails the run while the zone keeps serving;
-    4. teardown then removes everything, addresses included."""
+    3. a model update (another artifact, so a node roll) while a phone keeps calling the zone's address: not one
+       request fails, the new model serves there, the old node is gone;
+    4. a deploy the API rejects (invalid securityContext) fails the run while the zone keeps serving;
+    5. teardown then removes everything, addresses included."""
     base, before = deployment
     cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(REPO / "inventories" / "lab"),
            str(REPO / "site.yml"), "-e", json.dumps(base)]
@@ -102,7 +112,27 @@ def test_interrupted_run_node_replacement_failed_deploy_then_teardown(deployment
     assert moved["CarrierIp"] == address["CarrierIp"] and moved["InstanceId"] not in ("", address["InstanceId"])
     assert device.request(url, b"A fine film.", headers=CONTRACT)[0] == 200
 
-    failed = playbook("site.yml", base | {"model_deploy_run_as_user": "nobody"})
+    phone = device.Phone(url, headers=CONTRACT)
+    phone.start()
+    updated = playbook("site.yml", base | {"edge_models": [MODEL | {"model_version": "0.9.0"}]})
+    time.sleep(2)
+    phone.finish()
+    assert updated.rc == 0, updated
+    calls = device.summary(phone.results)
+    assert calls["requests"] > 100 and calls["failed"] == 0, calls
+    rolled = stable_address(base["edge_name"], BOS)
+    assert rolled["CarrierIp"] == address["CarrierIp"] and rolled["InstanceId"] != moved["InstanceId"]
+    group = boto3.client("autoscaling", region_name="us-east-1", endpoint_url="http://127.0.0.1:4566",
+                         aws_access_key_id="testing", aws_secret_access_key="testing").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[f"{base['edge_name']}-{BOS}"])["AutoScalingGroups"][0]
+    assert [i["InstanceId"] for i in group["Instances"]] == [rolled["InstanceId"]]  # the old node retired
+    [serving] = deployments(base["edge_name"])  # the old generation's Deployment is pruned
+    assert serving["metadata"]["annotations"]["edgeml.io/model-version"] == "0.9.0"
+    generation = serving["spec"]["template"]["spec"]["nodeSelector"]["edgeml.io/generation"]
+    assert serving["metadata"]["name"] == f"sentiment-{BOS}-{generation[:8]}"
+
+    failed = playbook("site.yml", base | {"edge_models": [MODEL | {"model_version": "0.9.0"}],
+                                         "model_deploy_run_as_user": "nobody"})
     assert failed.rc != 0 and "model_deploy" in failed.out, failed
     assert device.request(url, b"A fine film.", headers=CONTRACT)[0] == 200  # what serves is not disrupted
 

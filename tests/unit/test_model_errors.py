@@ -136,11 +136,11 @@ def test_duplicate_names():
 
 
 def test_name_length_follows_the_longest_derived_name():
-    zone = BOS  # 23 characters: <name>-<zone> fits 63 with a name of 39
-    assert errors([model("a" * 39)], zones=[zone]) == []
-    assert one([model("a" * 40)], zones=[zone, "z"]) == (
-        f"edge_models[0].name '{'a' * 40}' has 40 characters, more than the 39 that fit because its Deployment "
-        f"<name>-{zone} must fit in 63 characters: use a shorter name")
+    zone = BOS  # 23 characters: <name>-<zone>-<generation of 8> fits 63 with a name of 30
+    assert errors([model("a" * 30)], zones=[zone]) == []
+    assert one([model("a" * 31)], zones=[zone, "z"]) == (
+        f"edge_models[0].name '{'a' * 31}' has 31 characters, more than the 30 that fit because its Deployment "
+        f"<name>-{zone}-<generation> must fit in 63 characters: use a shorter name")
     deployment = "d" * 30  # <deployment>-<name> fits 63 with a name of 32
     assert errors([model("a" * 32)], zones=["z"], deployment=deployment) == []
     assert one([model("a" * 33)], zones=["z"], deployment=deployment) == (
