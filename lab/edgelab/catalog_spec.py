@@ -16,6 +16,7 @@ import copy
 import json
 
 from edgelab.config import CATALOG_DIR as HERE
+from edgelab.config import JUMPSTART_GATED_CONTENT_BUCKET
 
 MODEL_ID = "edgeml-tc-minilm-l6-sentiment-int8"
 IMAGE = "127.0.0.1:5001/edgeml/sentiment-runtime:1.0.0"
@@ -26,7 +27,7 @@ INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge"
                   "ml.t3.medium", "ml.t3.xlarge", "ml.r5.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge"]
 # Gated content lives in JumpStart's private bucket (jumpstart-private-cache-prod-<region> on AWS); the lab's
 # stands in through AWS_JUMPSTART_GATED_CONTENT_BUCKET_OVERRIDE.
-GATED_CONTENT_BUCKET = "edgelab-jumpstart-private-content"
+GATED_CONTENT_BUCKET = JUMPSTART_GATED_CONTENT_BUCKET
 # Where SageMaker mounts an additional model data source: /opt/ml/additional-model-data-sources/<channel_name>.
 ADDITIONAL_DATA_ROOT = "/opt/ml/additional-model-data-sources"
 

@@ -41,6 +41,7 @@ DOCKER_HOST = os.environ.get("EDGELAB_DOCKER_HOST", "unix:///run/edgelab/docker.
 DOCKER_DATA_ROOT = Path(os.environ.get("EDGELAB_DOCKER_DATA_ROOT", "/var/lib/edgelab/docker"))
 
 JUMPSTART_CONTENT_BUCKET = "edgelab-jumpstart-content"
+JUMPSTART_GATED_CONTENT_BUCKET = "edgelab-jumpstart-private-content"  # gated (EULA) models' content
 CATALOG_DIR = REPO / "lab" / "catalog"
 REGIONS = os.environ.get("EDGELAB_REGIONS", "us-east-1,us-west-2").split(",")  # regions the node agent watches
 NODES_DIR = STATE_DIR / "nodes"  # node disks: .lab/nodes/<instance-id>/{var-lib-edgeml,etc-edgeml}
