@@ -12,6 +12,10 @@ description:
     else O(default_node_port)) as an integer.
   - Each pair is a two-item list, C([target, model]), as C(product) would make it, so C(item.0) is the node and
     C(item.1) the model.
+  - With O(pods), a node's own address is paired only with the models that have a Ready pod (not being deleted) on
+    that node - with C(externalTrafficPolicy Local) no other node answers for a model (for example a node beyond
+    C(replicas_per_zone), or one a roll just brought up). Stable addresses (C(stable) true) are paired with every
+    model.
 positional: _input, models, default_node_port
 options:
   _input:
@@ -29,6 +33,11 @@ options:
       C(edge_default_node_port), its one source).
     type: int
     required: true
+  pods:
+    description: Pod resources of the deployment, as C(kubernetes.core.k8s_info) returns them; a pod's model is its
+      C(app.kubernetes.io/name) label. Omitted - every node with every model.
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -49,6 +58,8 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
 
+MODEL_LABEL = "app.kubernetes.io/name"
+
 
 def _port(value, what):
     try:
@@ -62,10 +73,26 @@ def _port(value, what):
     return port
 
 
-def probe_targets(targets, models, default_node_port):
-    """[[target, model with node_port]] for every target and model."""
+def _serving(pods):
+    """{(node name, model name)} of the Ready pods that are not being deleted."""
+    list_of(pods, Mapping, "probe_targets", "pods")
+    found = set()
+    for pod in pods:
+        meta = pod.get("metadata") if isinstance(pod.get("metadata"), Mapping) else {}
+        spec = pod.get("spec") if isinstance(pod.get("spec"), Mapping) else {}
+        status = pod.get("status") if isinstance(pod.get("status"), Mapping) else {}
+        ready = any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in status.get("conditions") or [])
+        if ready and not meta.get("deletionTimestamp"):
+            found.add((spec.get("nodeName"), (meta.get("labels") or {}).get(MODEL_LABEL)))
+    return found
+
+
+def probe_targets(targets, models, default_node_port, pods=None):
+    """[[target, model with node_port]] for every target and model (a node: only the models it serves)."""
     list_of(targets, Mapping, "probe_targets", "the input (targets)")
     list_of(models, Mapping, "probe_targets", "models")
+    serving = None if pods is None else _serving(pods)
     default = _port(default_node_port, "default_node_port")
     resolved = []
     for model in models:
@@ -73,7 +100,8 @@ def probe_targets(targets, models, default_node_port):
             raise AnsibleFilterError(f"probe_targets: every model needs a name, got {model!r}")
         port = default if model.get("node_port") is None else _port(model["node_port"], f"{model['name']}'s node_port")
         resolved.append({**model, "node_port": port})
-    return [[target, model] for target in targets for model in resolved]
+    return [[target, model] for target in targets for model in resolved
+            if serving is None or target.get("stable") or (target.get("node_name"), model["name"]) in serving]
 
 
 class FilterModule:

@@ -558,6 +558,22 @@ def test_probe_targets():  # as product(endpoint_check_models) with node_port | 
     assert probe_targets(TARGETS[:1], [{"name": "m", "node_port": None}], "30008")[0][1]["node_port"] == 30008
 
 
+def test_probe_targets_only_nodes_that_serve_the_model():
+    """A node is probed for a model only when it runs a Ready pod of it (Local policy: no other node answers); the
+    zone's stable address always."""
+    stable = {"zone": BOS, "carrier_ip": "155.1.1.9", "instance_id": "i-0a", "node_name": "", "stable": True}
+
+    def pod(node, model, ready="True", deleting=False):
+        return {"metadata": {"labels": {"app.kubernetes.io/name": model},
+                             **({"deletionTimestamp": "2026-12-03T10:00:00Z"} if deleting else {})},
+                "spec": {"nodeName": node}, "status": {"conditions": [{"type": "Ready", "status": ready}]}}
+
+    pods = [pod("n-bos-a", "m1"), pod("n-bos-a", "m2", ready="False"), pod("n-bos-b", "m2", deleting=True)]
+    pairs = probe_targets([stable, *TARGETS], [{"name": "m1"}, {"name": "m2"}], 30007, pods=pods)
+    assert [(t["carrier_ip"], m["name"]) for t, m in pairs] == [("155.1.1.9", "m1"), ("155.1.1.9", "m2"),
+                                                               ("155.1.1.1", "m1")]
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: ready_zone_nodes({"resources": []}, [BOS]), r"the input \(Node resources\) must be a list of dicts"),
     (lambda: ready_zone_nodes(NODES, BOS), "zones must be a list of strings"),
