@@ -25,6 +25,7 @@ from ansible_collections.edgeml.wavelength.plugins.filter.kubelet_taints import 
 from ansible_collections.edgeml.wavelength.plugins.filter.node_boot_state import node_boot_state
 from ansible_collections.edgeml.wavelength.plugins.filter.probe_targets import probe_targets
 from ansible_collections.edgeml.wavelength.plugins.filter.ready_zone_nodes import ready_zone_nodes
+from ansible_collections.edgeml.wavelength.plugins.filter.roll_zones import roll_zones
 from ansible_collections.edgeml.wavelength.plugins.filter.serving_instances import serving_instances
 from ansible_collections.edgeml.wavelength.plugins.filter.stale_objects import stale_objects
 from ansible_collections.edgeml.wavelength.plugins.filter.subnet_plan import subnet_plan
@@ -775,3 +776,22 @@ def test_busy_instances():
     assert busy_instances(pods, nodes) == ["i-a"]
     with pytest.raises(AnsibleFilterError, match="nodes must be a list"):
         busy_instances([], {})
+
+
+def test_roll_zones():
+    def tpl(zone, default=2, **kw):
+        return {"item": zone, "default_version": default, **kw}
+
+    def grp(zone, *versions):
+        return {"auto_scaling_group_name": f"{PREFIX}-{zone}",
+                "instances": [{"instance_id": f"i-{n}", "launch_template": {"version": v}}
+                              for n, v in enumerate(versions)]}
+
+    groups = [grp(BOS, "2"), grp(NYC, "1", "2"), grp(MIA)]
+    templates = [tpl(BOS), tpl(NYC), tpl(MIA), tpl("new"), {"item": "skipped", "skipped": True}]
+    assert roll_zones(templates, groups, PREFIX, 1) == [NYC, MIA, "new"]  # other version, short, new group
+    assert roll_zones(templates, groups, PREFIX, 1, check_mode=True) == [NYC, MIA]
+    assert roll_zones([tpl(BOS)], groups, PREFIX, 2) == [BOS]  # scale up
+    assert roll_zones([tpl(BOS, default=3)], groups, PREFIX, 1) == [BOS]  # a new template version
+    with pytest.raises(AnsibleFilterError, match="nodes_per_zone an integer"):
+        roll_zones([], [], PREFIX, True)
