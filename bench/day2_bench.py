@@ -47,6 +47,9 @@ OPERATIONS = {
     "replicas_1": with_model(replicas_per_zone=1),
     "add_zone": {"edge_zones": [*ZONES, NEW_ZONE]},
     "remove_zone": {"edge_zones": ZONES},
+    # a second model on its own node port (the phones keep calling the first one)
+    "add_model": {"edge_models": [MODEL, MODEL | {"name": "second", "node_port": 30008}]},
+    "remove_model": {"edge_models": [MODEL]},
 }
 
 
