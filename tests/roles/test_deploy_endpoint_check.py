@@ -100,6 +100,13 @@ def world():
                 http("POST", f"{kube_url}/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
                      "metadata": {"name": name, "labels": labels}, "spec": {"providerID": provider},
                      "status": {"conditions": ready}})
+            # The model's Ready pod on the edge node, as the deploy stage leaves it: a node's own address is probed
+            # only for the models it runs (externalTrafficPolicy Local).
+            http("POST", f"{kube_url}/api/v1/namespaces/edgeml/pods", {"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": "sentiment-1", "namespace": "edgeml",
+                              "labels": {"app.kubernetes.io/name": "sentiment", "edgeml.io/deployment": "edgeml"}},
+                 "spec": {"nodeName": "edge-1", "containers": [{"name": "model", "image": "unused"}]},
+                 "status": {"conditions": ready}})
             yield {"aws_url": aws.url, "kube_url": kube_url, "carrier_ip": carrier_ip, "node_port": model.server_port,
                    "instance_id": instance["InstanceId"], "clients": model.clients}
     finally:

@@ -173,6 +173,7 @@ def test_deploy_and_check_endpoints(lab, aws, kube, node_group, stub_image, tmp_
     # Only this test's node: other lab tests may run edge nodes in the same zone at the same time.
     selector = f"edgeml.io/zone,edgelab.lab/instance-id={instance_id}"
     check_vars = {**common, "endpoint_check_k8s_auth": k8s_auth, "endpoint_check_requests": 30,
+                  "endpoint_check_namespace": namespace,  # where the deploy put the model's pods
                   "endpoint_check_node_label_selector": selector,
                   "endpoint_check_report_path": str(report), "edge_aws_endpoint_url": config.AWS_URL}
     deployment = f"/apis/apps/v1/namespaces/{namespace}/deployments/{model}-{ZONE}"
