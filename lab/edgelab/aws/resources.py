@@ -54,7 +54,8 @@ def summary() -> dict:
     out["iam_policies"] = sorted(p.name for p in iam.managed_policies.values()
                                  if ":aws:policy/" not in p.arn) if iam else []
     s3 = dict(_regions(s3_backends)).get("aws")
-    out["s3_buckets"] = sorted(b for b in (s3.buckets if s3 else {}) if b != config.JUMPSTART_CONTENT_BUCKET)
+    seeded = {config.JUMPSTART_CONTENT_BUCKET, config.JUMPSTART_GATED_CONTENT_BUCKET}  # the lab's JumpStart content
+    out["s3_buckets"] = sorted(b for b in (s3.buckets if s3 else {}) if b not in seeded)
     route53 = dict(_regions(route53_backends)).get("aws")
     out["route53_records"] = sorted(f"{r.name} {r.type}" for z in (route53.zones.values() if route53 else [])
                                     for r in z.rrsets if not (r.type in ("SOA", "NS") and r.name == z.name))
