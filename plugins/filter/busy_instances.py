@@ -41,6 +41,7 @@ _value:
 from collections.abc import Mapping
 
 from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.pods import node_and_model, serving
 
 
 def _get(obj, key):
@@ -55,10 +56,8 @@ def busy_instances(pods, nodes):
                    for n in nodes}
     busy = set()
     for pod in pods:
-        ready = any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in _get(pod, "status").get("conditions") or [])
-        node = _get(pod, "spec").get("nodeName")
-        if ready and not _get(pod, "metadata").get("deletionTimestamp") and instance_of.get(node):
+        node, _ = node_and_model(pod)
+        if serving(pod) and instance_of.get(node):
             busy.add(instance_of[node])
     return sorted(busy)
 

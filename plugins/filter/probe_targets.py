@@ -57,8 +57,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
-
-MODEL_LABEL = "app.kubernetes.io/name"
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.pods import node_and_model, serving
 
 
 def _port(value, what):
@@ -76,16 +75,7 @@ def _port(value, what):
 def _serving(pods):
     """{(node name, model name)} of the Ready pods that are not being deleted."""
     list_of(pods, Mapping, "probe_targets", "pods")
-    found = set()
-    for pod in pods:
-        meta = pod.get("metadata") if isinstance(pod.get("metadata"), Mapping) else {}
-        spec = pod.get("spec") if isinstance(pod.get("spec"), Mapping) else {}
-        status = pod.get("status") if isinstance(pod.get("status"), Mapping) else {}
-        ready = any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in status.get("conditions") or [])
-        if ready and not meta.get("deletionTimestamp"):
-            found.add((spec.get("nodeName"), (meta.get("labels") or {}).get(MODEL_LABEL)))
-    return found
+    return {node_and_model(pod) for pod in pods if serving(pod)}
 
 
 def probe_targets(targets, models, default_node_port, pods=None):

@@ -54,14 +54,7 @@ _value:
 from collections.abc import Mapping
 
 from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
-
-MODEL_LABEL = "app.kubernetes.io/name"
-
-
-def _ready(pod):
-    status = pod.get("status") if isinstance(pod.get("status"), Mapping) else {}
-    return any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
-               for c in status.get("conditions") or [])
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.pods import node_and_model, serving
 
 
 def serving_instances(nodes, pods, models, zones=None):
@@ -72,10 +65,9 @@ def serving_instances(nodes, pods, models, zones=None):
         dict.fromkeys(n.get("zone") for n in nodes))
     ready_models = {}  # node name -> model names with a Ready pod there
     for pod in pods:
-        meta = pod.get("metadata") if isinstance(pod.get("metadata"), Mapping) else {}
-        spec = pod.get("spec") if isinstance(pod.get("spec"), Mapping) else {}
-        if _ready(pod) and not meta.get("deletionTimestamp") and spec.get("nodeName"):
-            ready_models.setdefault(spec["nodeName"], set()).add((meta.get("labels") or {}).get(MODEL_LABEL))
+        node, model = node_and_model(pod)
+        if serving(pod) and node:
+            ready_models.setdefault(node, set()).add(model)
     return [{"zone": zone,
              "instance_ids": sorted(n["instance_id"] for n in nodes
                                     if n.get("zone") == zone and set(models) <= ready_models.get(n.get("node_name"),
