@@ -85,6 +85,29 @@ def lab_delays(aws_server):
     return apply
 
 
+@pytest.fixture(scope="session")
+def asg_lab(lab_delays):
+    """asg_lab(delays, cidr_prefix, azs): a context with lab delays set and a VPC (<prefix>.0.0/16) with a subnet per
+    AZ letter (<prefix>.<i>.0/24); yields {url, ec2, asg, vpc, subnets, subnet (the first), ami (an EKS AMI)}."""
+    @contextlib.contextmanager
+    def make_env(delays: dict, cidr_prefix: str, azs: str = "a"):
+        with lab_delays(delays) as url:
+            def make(service):
+                return boto3.client(service, endpoint_url=url, region_name="us-east-1",
+                                    aws_access_key_id="testing", aws_secret_access_key="testing")
+
+            ec2 = make("ec2")
+            vpc = ec2.create_vpc(CidrBlock=f"{cidr_prefix}.0.0/16")["Vpc"]["VpcId"]
+            subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"{cidr_prefix}.{i + 1}.0/24",
+                                         AvailabilityZone=f"us-east-1{az}")["Subnet"]["SubnetId"]
+                       for i, az in enumerate(azs)]
+            ami = ec2.describe_images(Owners=["602401143452"])["Images"][0]["ImageId"]
+            yield {"url": url, "ec2": ec2, "asg": make("autoscaling"), "vpc": vpc, "subnets": subnets,
+                   "subnet": subnets[0], "ami": ami}
+
+    return make_env
+
+
 @pytest.fixture
 def lab_only(aws_server):
     if aws_server[1] == "moto":

@@ -4,7 +4,6 @@ In-process lab AWS (boto3), no node needed."""
 
 import time
 
-import boto3
 import pytest
 import requests
 
@@ -13,18 +12,9 @@ DELAYS = {"asg_health": 1.0, "asg_instance": 0.3}
 
 
 @pytest.fixture(scope="module")
-def env(lab_delays):
-    with lab_delays(DELAYS) as url:
-        def make(service):
-            return boto3.client(service, endpoint_url=url, region_name="us-east-1",
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
-
-        ec2 = make("ec2")
-        vpc = ec2.create_vpc(CidrBlock="10.71.0.0/16")["Vpc"]["VpcId"]
-        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.71.{i}.0/24", AvailabilityZone=f"us-east-1{az}")[
-            "Subnet"]["SubnetId"] for i, az in enumerate("ab")]
-        ami = ec2.describe_images(Owners=["602401143452"])["Images"][0]["ImageId"]
-        yield {"url": url, "ec2": ec2, "asg": make("autoscaling"), "vpc": vpc, "subnets": subnets, "ami": ami}
+def env(asg_lab):
+    with asg_lab(DELAYS, "10.71", "ab") as lab:
+        yield lab
 
 
 def wait_for(check, timeout=15.0, what="condition"):

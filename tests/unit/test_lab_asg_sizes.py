@@ -4,7 +4,6 @@ refuses them; an instance of no group is a ValidationError. In-process lab AWS (
 
 import time
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -12,18 +11,9 @@ DELAYS = {"asg_instance": 0.2}
 
 
 @pytest.fixture(scope="module")
-def env(lab_delays):
-    with lab_delays(DELAYS) as url:
-        def make(service):
-            return boto3.client(service, endpoint_url=url, region_name="us-east-1",
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
-
-        ec2 = make("ec2")
-        vpc = ec2.create_vpc(CidrBlock="10.73.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.73.1.0/24", AvailabilityZone="us-east-1a")["Subnet"][
-            "SubnetId"]
-        ami = ec2.describe_images(Owners=["602401143452"])["Images"][0]["ImageId"]
-        yield {"ec2": ec2, "asg": make("autoscaling"), "subnet": subnet, "ami": ami}
+def env(asg_lab):
+    with asg_lab(DELAYS, "10.73") as lab:
+        yield lab
 
 
 def group(env, name):
