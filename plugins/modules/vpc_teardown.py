@@ -40,7 +40,8 @@ options:
     type: bool
     default: true
   delete_leftover_interfaces:
-    description: Delete C(available) interfaces left by EKS or the VPC CNI in the VPC.
+    description:
+      - Delete C(available) interfaces left by EKS or the VPC CNI in the VPC (only in O(subnet_ids) when given).
     type: bool
     default: true
   wait_timeout:
@@ -180,7 +181,13 @@ class Teardown:
             self.module.fail_json_aws(e, msg=f"Failed to describe VPC {self.vpc_id}")
 
     def interfaces(self):
-        return self.paged("describe_network_interfaces", "NetworkInterfaces", Filters=self.in_vpc())
+        """The VPC's interfaces; only those in O(subnet_ids) when given (the rest of a live VPC is not ours to touch:
+        an interface the VPC CNI just created is available for a moment before it attaches)."""
+        wanted = self.module.params["subnet_ids"]
+        if wanted == []:
+            return []
+        in_subnets = [{"Name": "subnet-id", "Values": wanted}] if wanted is not None else []
+        return self.paged("describe_network_interfaces", "NetworkInterfaces", Filters=self.in_vpc() + in_subnets)
 
     def security_groups(self, wanted):
         if not wanted:

@@ -4,7 +4,8 @@ directory with a minimal inventory (only the required inputs and the lab endpoin
 One lab deployment serves every check: site converges in three zones while the lab throttles and fails some AWS
 calls, and every zone gets its stable address, probed from the inventory's phone; then the node, deploy and endpoint
 stages each run alone on it and change nothing (the endpoint stage probing from inside the cluster, with Jobs);
-check mode of the whole job changes nothing; a purge teardown leaves nothing behind (addresses included) and a
+check mode of the whole job changes nothing; removing a zone removes its resources while a phone keeps calling
+another zone and the other zones' nodes stay; a purge teardown leaves nothing behind (addresses included) and a
 second one changes nothing."""
 
 import json
@@ -15,9 +16,13 @@ import sys
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 from e2e_lib import REPO, lab_api, leftovers
+
+sys.path.insert(0, str(REPO / "lab"))
+from edgelab import device  # a phone on the lab's carrier network
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -122,6 +127,49 @@ def test_site_then_each_stage_alone_changes_nothing(installed):
     rc, out = run(env, work, "site", "--check")
     assert rc == 0, out[-5000:]
     assert recap(out)["changed"] == 0, changed_tasks(out)
+
+
+def aws(service):
+    return boto3.client(service, region_name="us-east-1", endpoint_url="http://127.0.0.1:4566",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def zone_resources(name: str) -> dict:
+    """{zone: {instances, template, subnet, address}} of the deployment, found by tag (lab EC2 and Auto Scaling)."""
+    ec2, out = aws("ec2"), {}
+    tagged = [{"Name": "tag:edgeml:deployment", "Values": [name]}]
+    for group in aws("autoscaling").describe_auto_scaling_groups(
+            Filters=[{"Name": "tag:edgeml:deployment", "Values": [name]}])["AutoScalingGroups"]:
+        zone = group["AutoScalingGroupName"].removeprefix(f"{name}-")
+        out.setdefault(zone, {})["instances"] = sorted(i["InstanceId"] for i in group["Instances"])
+    for template in ec2.describe_launch_templates(Filters=tagged)["LaunchTemplates"]:
+        out.setdefault(template["LaunchTemplateName"].removeprefix(f"{name}-"), {})["template"] = True
+    for subnet in ec2.describe_subnets(Filters=[*tagged, {"Name": "tag:edgeml:tier", "Values": ["wavelength"]}])[
+            "Subnets"]:
+        out.setdefault(subnet["AvailabilityZone"], {})["subnet"] = subnet["SubnetId"]
+    for address in ec2.describe_addresses(Filters=tagged)["Addresses"]:
+        zone = {t["Key"]: t["Value"] for t in address["Tags"]}["edgeml:zone"]
+        out.setdefault(zone, {})["address"] = address["CarrierIp"]
+    return out
+
+
+def test_removing_a_zone_removes_its_resources_only(installed):
+    env, work, _ = installed
+    name = yaml.safe_load((work / "inventory.yml").read_text())["all"]["vars"]["edge_name"]
+    before = zone_resources(name)
+    assert sorted(before) == sorted(ZONES3) and all(len(z) == 4 for z in before.values()), before
+    phone = device.Phone(f"http://{before[ZONES3[0]]['address']}:30007/invocations",
+                         headers={"Content-Type": "application/x-text", "Accept": "application/json;verbose"})
+    phone.start()
+    rc, out = run(env, work, "site", "-e", json.dumps({"edge_zones": ZONES3[:2]}))
+    phone.finish()
+    assert rc == 0, out[-5000:]
+    calls = device.summary(phone.results)
+    assert calls["requests"] > 50 and calls["failed"] == 0, calls
+    after = zone_resources(name)
+    assert after == {zone: before[zone] for zone in ZONES3[:2]}, (before, after)  # the others' nodes untouched
+    report = json.loads((work / "artifacts" / "endpoints.json").read_text())
+    assert sorted(z["zone"] for z in report["zones"]) == sorted(ZONES3[:2])
 
 
 def test_teardown_leaves_nothing(installed):

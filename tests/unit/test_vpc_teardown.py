@@ -99,6 +99,31 @@ def test_waits_out_eks_interfaces_and_deletes_cni_leftovers(lab, run, client, ui
     assert vpc_gone(ec2, d["vpc"])
 
 
+def test_removed_zone_subnets_only(lab, run, client, uid):
+    """A zone removed from a live deployment: only its subnet goes, with the CNI leftover in it; the leftover in the
+    subnet that stays (an interface the CNI is about to attach looks the same) and the VPC are not touched."""
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.104.0.0/16")["Vpc"]["VpcId"]
+    gone, stays = (ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.104.{i}.0/24", AvailabilityZone="us-east-1a")[
+        "Subnet"]["SubnetId"] for i in (1, 2))
+    leftovers = {subnet: ec2.create_network_interface(
+        SubnetId=subnet, Description=f"aws-K8S-i-0{i}",
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": CNI_TAG, "Value": f"i-0{i}"}]}])[
+        "NetworkInterface"]["NetworkInterfaceId"] for i, subnet in enumerate((gone, stays))}
+    planned = run("vpc_teardown", check=True, vpc_id=vpc, subnet_ids=[gone], delete_vpc=False)
+    assert planned["deleted_network_interfaces"] == [leftovers[gone]] and planned["deleted_subnets"] == [gone], planned
+    out = run("vpc_teardown", vpc_id=vpc, subnet_ids=[gone], delete_vpc=False, poll_interval=1, wait_timeout=30)
+    assert not out.get("failed") and out["changed"] and not out["vpc_deleted"], out
+    assert out["deleted_network_interfaces"] == [leftovers[gone]] and out["deleted_subnets"] == [gone]
+    assert [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]] \
+        == [stays]
+    assert [e["NetworkInterfaceId"] for e in interfaces(ec2, vpc)] == [leftovers[stays]]
+    again = run("vpc_teardown", vpc_id=vpc, subnet_ids=[gone], delete_vpc=False)
+    assert not again["changed"], again
+    out = run("vpc_teardown", vpc_id=vpc, poll_interval=1, wait_timeout=30)
+    assert out["vpc_deleted"] and vpc_gone(ec2, vpc), out
+
+
 def test_times_out_naming_the_blocker_and_touches_nothing_else(lab, run, client, uid):
     ec2 = client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.102.0.0/16")["Vpc"]["VpcId"]
