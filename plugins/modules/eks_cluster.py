@@ -29,7 +29,9 @@ options:
     choices: [present, absent]
     default: present
   version:
-    description: Kubernetes version (C(major.minor)). Upgrades go one minor version at a time.
+    description:
+      - Kubernetes version (C(major.minor)). Upgrades go one minor version at a time, as EKS requires; a version more
+        than one minor version ahead of the cluster's, or behind it, fails before anything changes.
     type: str
   role_arn:
     description: Cluster IAM role ARN. Required to create.
@@ -217,6 +219,31 @@ def logging_config(types):
                                if e["types"]]}
 
 
+def minor(version):
+    """(major, minor) of a Kubernetes version such as 1.33 (None when it is not one)."""
+    try:
+        major, minor_, *_ = (int(part) for part in str(version).split("."))
+    except ValueError:
+        return None
+    return major, minor_
+
+
+def version_step_error(name, current, wanted):
+    """Why EKS would refuse to take the cluster from `current` to `wanted` (empty when it would not)."""
+    have, want = minor(current), minor(wanted)
+    if not wanted or not have or not want or have == want:
+        return ""
+    if want < have:
+        return (f"EKS cluster {name} runs Kubernetes {current} and cannot be downgraded to {wanted}: set version "
+                f"(edge_kubernetes_version) to {current} or later")
+    if want[0] != have[0] or want[1] > have[1] + 1:
+        step = f"{have[0]}.{have[1] + 1}"
+        return (f"EKS cluster {name} runs Kubernetes {current}; EKS upgrades the control plane one minor version at "
+                f"a time, so {wanted} cannot be reached in one step: set version (edge_kubernetes_version) to {step}, "
+                f"converge, and repeat up to {wanted}")
+    return ""
+
+
 def planned_updates(p, c):
     """[(name, kwargs for update_cluster_config/update_cluster_version, before, after)] for what differs."""
     updates = []
@@ -338,6 +365,9 @@ def main():
         if p["subnets"] and sorted(vpc.get("subnetIds") or []) != sorted(p["subnets"]):
             module.warn(f"EKS cluster {name} has subnets {vpc.get('subnetIds')}; the module does not change them")
 
+        refused = version_step_error(name, cluster.get("version"), p["version"])
+        if refused:
+            module.fail_json(msg=refused, cluster=to_result(cluster))
         updates = planned_updates(p, cluster)
         tags_to_set, tags_to_unset = compare_aws_tags(cluster.get("tags") or {}, p["tags"] or {}, p["purge_tags"])
         if p["tags"] is not None and (tags_to_set or tags_to_unset):

@@ -129,6 +129,14 @@ def test_site_then_each_stage_alone_changes_nothing(installed):
     assert recap(out)["changed"] == 0, changed_tasks(out)
 
 
+def test_nodes_newer_than_the_cluster_are_refused(installed):
+    """The node stage alone with a Kubernetes version the control plane does not run yet: refused before any change."""
+    env, work, _ = installed
+    rc, out = run(env, work, "nodes", "-e", "edge_kubernetes_version=1.37")
+    assert rc != 0 and "is 1.37, newer than the control plane" in out, out[-5000:]
+    assert recap(out)["changed"] == 0, changed_tasks(out)
+
+
 def aws(service):
     return boto3.client(service, region_name="us-east-1", endpoint_url="http://127.0.0.1:4566",
                         aws_access_key_id="testing", aws_secret_access_key="testing")

@@ -110,3 +110,17 @@ def test_versions_eks_does_not_offer_are_refused(lab_only, run, client, uid, sub
     extended = run("eks_cluster", wait=False, **args(uid, subnets, version="1.32"))
     assert extended["changed"] and extended["cluster"]["version"] == "1.32"
     assert run("eks_cluster", name=f"c-{uid}", state="absent", wait_timeout=60)["changed"]
+
+
+def test_version_steps_eks_refuses_fail_before_any_change(run, client, uid, subnets):
+    """EKS upgrades the control plane one minor version at a time and never downgrades: a jump (1.34 -> 1.36) and a
+    downgrade fail before anything changes, naming the next step; one step ahead is planned as an update."""
+    run("eks_cluster", **args(uid, subnets, version="1.34"))
+    jump = run("eks_cluster", **args(uid, subnets, version="1.36"))
+    assert jump["failed"] and "set version (edge_kubernetes_version) to 1.35" in jump["msg"], jump
+    down = run("eks_cluster", check=True, **args(uid, subnets, version="1.33"))
+    assert down["failed"] and "cannot be downgraded to 1.33" in down["msg"], down
+    assert client("eks").describe_cluster(name=f"c-{uid}")["cluster"]["version"] == "1.34"
+    step = run("eks_cluster", check=True, diff=True, **args(uid, subnets, version="1.35"))
+    assert step["changed"] and step["updates"] == ["version"] and step["diff"]["after"]["version"] == "1.35", step
+    assert run("eks_cluster", name=f"c-{uid}", state="absent", wait_timeout=60)["changed"]
