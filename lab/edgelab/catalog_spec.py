@@ -103,6 +103,7 @@ DEPRECATED = "edgeml-tc-deprecated"
 VULNERABLE = "edgeml-tc-vulnerable"
 NEWER_SDK = "edgeml-tc-newer-sdk"
 GPU_ONLY = "edgeml-tc-gpu-image"
+GPU_MIN_MEMORY_MB, GPU_G4DN_MIN_MEMORY_MB = 8192, 14336
 # The manifest's min_version of the version that needs a newer SDK (sagemaker-core 2.x reports itself as 3.0.0).
 NEWER_SDK_VERSION = "4.0.0"
 
@@ -208,13 +209,17 @@ def _newer_sdk(version: str) -> dict:
 
 
 def _gpu_only() -> dict:
-    """Real specs alias per accelerator ($gpu_ecr_uri_1); this one has only the GPU image, for every family."""
+    """Real specs alias per accelerator ($gpu_ecr_uri_1); this one has only the GPU image, for every family. Its
+    hosting resource requirements are shaped as the catalog's LLM entries give them: model-wide, and per family."""
     body = spec("1.0.0", True, GPU_ONLY)
+    body["hosting_resource_requirements"] = {"min_memory_mb": GPU_MIN_MEMORY_MB, "num_accelerators": 1}
     body["hosting_instance_type_variants"] = {
         "regional_aliases": {region: {"gpu_ecr_uri_1": GPU_IMAGE} for region in REGIONS},
         "variants": {family: {"regional_properties": {"image_uri": "$gpu_ecr_uri_1"}}
                      for family in sorted({t.split(".")[1] for t in INSTANCE_TYPES})},
     }
+    body["hosting_instance_type_variants"]["variants"]["g4dn"]["properties"] = {
+        "resource_requirements": {"min_memory_mb": GPU_G4DN_MIN_MEMORY_MB}}
     return body
 
 

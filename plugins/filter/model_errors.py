@@ -86,10 +86,10 @@ _value:
 
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from difflib import get_close_matches
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.quantity import quantity as _quantity
 
 # The keys the roles read from a model entry: model_artifacts (name, model_id, model_version, instance_type,
 # accept_eula, allow_deprecated, inference_config; passed to jumpstart_export, which checks them against the catalog),
@@ -105,12 +105,6 @@ MAX_NAME = 63
 GENERATION = 8  # the node generation in Deployment names (model_deploy: <name>-<zone>-<first 8 of the generation>)
 # The Kubernetes NodePort range (EKS does not change it).
 NODE_PORTS = (30000, 32767)
-# Kubernetes quantities: <signed number><binary SI | decimal SI | decimal exponent>.
-QUANTITY = re.compile(r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))"
-                      r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
-SUFFIX = {"Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
-          "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60, "m": Decimal("1e-3"), "": Decimal(1), "k": Decimal("1e3"),
-          "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"), "P": Decimal("1e15"), "E": Decimal("1e18")}
 RESOURCES = ("cpu", "memory", "ephemeral-storage")
 # Extended resources (vendor.example/name) and huge pages cannot be overcommitted: a request must equal its limit.
 QUALIFIED = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -125,25 +119,6 @@ def _whole(value):
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
-
-
-def _quantity(value):
-    """A Kubernetes quantity as a Decimal, None if it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        amount = Decimal(str(value))
-        return amount if amount.is_finite() else None
-    match = QUANTITY.match(value) if isinstance(value, str) else None
-    if not match:
-        return None
-    suffix = match["suffix"] or ""
-    try:
-        number = Decimal(match["number"])
-        amount = number * (Decimal(10) ** int(suffix[1:]) if suffix[:1] in ("e", "E") else SUFFIX[suffix])
-    except ArithmeticError:  # decimal's signals (overflow) included
-        return None
-    return amount if amount.is_finite() else None
 
 
 def _suggest(key, known):

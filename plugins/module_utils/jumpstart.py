@@ -266,8 +266,19 @@ def resolve(model_id, model_version, region, instance_type, sagemaker_session=No
         "deprecated": bool(base.deprecated),
         "eula": eula,
         "additional_data_sources": sources,
+        "resource_requirements": _resource_requirements(specs, instance_type),
         "warnings": warnings,
     }
+
+
+def _resource_requirements(specs, instance_type):
+    """The catalog's hosting resource requirements (min_memory_mb, num_accelerators...), the instance type's variant
+    over the model's, merged as the SDK's _retrieve_default_resources merges them."""
+    merged = dict(getattr(specs, "hosting_resource_requirements", None) or {})
+    variants = getattr(specs, "hosting_instance_type_variants", None)
+    if variants is not None:
+        merged.update(variants.get_instance_specific_resource_requirements(instance_type) or {})
+    return merged
 
 
 def _what(model_id, version, notes):

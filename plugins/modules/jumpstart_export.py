@@ -277,6 +277,14 @@ additional_data_sources:
   returned: always
   type: list
   elements: dict
+resource_requirements:
+  description:
+    - The catalog's hosting resource requirements for the instance type (C(hosting_resource_requirements), the
+      instance type's variant over it), such as C(min_memory_mb) and C(num_accelerators); empty when the catalog
+      gives none. The model_deploy role raises the container's resources to them (filter model_resources).
+  returned: always
+  type: dict
+  sample: {min_memory_mb: 8192, num_accelerators: 1}
 """
 
 import os
@@ -616,6 +624,7 @@ def main():
         deprecated=resolved["deprecated"],
         eula=resolved["eula"],
         additional_data_sources=channel_results,
+        resource_requirements=resolved["resource_requirements"],
     )
     if module._diff:
         old = {"artifact_s3_uri": artifact_uri, "sha256": before["sha256"], "source_digest": before["source_digest"],

@@ -314,8 +314,11 @@ def test_gpu_image_refused_on_cpu_nodes(export, s3, buckets):
     assert written(s3, buckets["dest"]) == []
     gpu = export(spec.GPU_ONLY, instance_type="g4dn.xlarge", node_instance_type="g4dn.xlarge")
     assert gpu["changed"] is True and gpu["image_uri"] == spec.GPU_IMAGE
-    # The main model's image for g4dn is its CPU image: fine on CPU nodes.
-    assert export(spec.MODEL_ID, instance_type="g4dn.xlarge", node_instance_type="t3.xlarge")["changed"] is True
+    # The catalog's hosting requirements, the g4dn variant over the model's (as the SDK merges them).
+    assert gpu["resource_requirements"] == {"min_memory_mb": spec.GPU_G4DN_MIN_MEMORY_MB, "num_accelerators": 1}
+    # The main model's image for g4dn is its CPU image: fine on CPU nodes. It states no resource requirements.
+    main = export(spec.MODEL_ID, instance_type="g4dn.xlarge", node_instance_type="t3.xlarge")
+    assert main["changed"] is True and main["resource_requirements"] == {}
 
 
 @pytest.mark.parametrize(("image", "kind"), [

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from ansible_collections.edgeml.wavelength.plugins.filter.model_errors import KEYS, _quantity, model_errors
+from ansible_collections.edgeml.wavelength.plugins.filter.model_errors import KEYS, model_errors
+from ansible_collections.edgeml.wavelength.plugins.plugin_utils.quantity import quantity as _quantity
 
 REPO = Path(__file__).resolve().parents[2]
 BOS, NYC = "us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1"
