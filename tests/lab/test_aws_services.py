@@ -176,3 +176,10 @@ def test_ssm_eks_optimized_ami_parameters(lab_aws, region):
     for version in ("1.20", "1.31", "1.38"):  # past its end of extended support (1.31: 2026-11-26), not released
         with pytest.raises(ssm.exceptions.ParameterNotFound):
             ssm.get_parameter(Name=name(version))
+    # The variants AWS publishes beside x86_64 standard: GPU (nvidia), Neuron, Graviton (arm64).
+    for variant, arch in (("x86_64/nvidia", "x86_64"), ("x86_64/neuron", "x86_64"), ("arm64/standard", "arm64"),
+                          ("arm64/nvidia", "arm64")):
+        ami = ssm.get_parameter(Name=name("1.36").replace("x86_64/standard", variant))["Parameter"]["Value"]
+        image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+        assert image["Name"].startswith(f"amazon-eks-node-al2023-{variant.replace('/', '-')}-1.36-")
+        assert image["Architecture"] == arch and ami != ssm.get_parameter(Name=name("1.36"))["Parameter"]["Value"]

@@ -110,7 +110,8 @@ class LabApp:
                 return _json(start_response, 200, {"reset": True})
             if what == "ami" and method == "POST":
                 from .ssm import publish
-                image = publish(body.get("region", "us-east-1"), str(body.get("version", "")), body.get("release", ""))
+                image = publish(body.get("region", "us-east-1"), str(body.get("version", "")), body.get("release", ""),
+                                body.get("variant", "x86_64/standard"))
                 return _json(start_response, 200, {"image_id": image})
             if what == "resources":
                 from .resources import summary
