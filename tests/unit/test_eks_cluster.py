@@ -114,7 +114,8 @@ def test_versions_eks_does_not_offer_are_refused(lab_only, run, client, uid, sub
 
 def test_version_steps_eks_refuses_fail_before_any_change(run, client, uid, subnets):
     """EKS upgrades the control plane one minor version at a time and never downgrades: a jump (1.34 -> 1.36) and a
-    downgrade fail before anything changes, naming the next step; one step ahead is planned as an update."""
+    downgrade fail before anything changes, naming the next step; one step ahead is an update (the lab's
+    UpdateClusterVersion refuses the others as EKS does: the test below)."""
     run("eks_cluster", **args(uid, subnets, version="1.34"))
     jump = run("eks_cluster", **args(uid, subnets, version="1.36"))
     assert jump["failed"] and "set version (edge_kubernetes_version) to 1.35" in jump["msg"], jump
@@ -123,4 +124,38 @@ def test_version_steps_eks_refuses_fail_before_any_change(run, client, uid, subn
     assert client("eks").describe_cluster(name=f"c-{uid}")["cluster"]["version"] == "1.34"
     step = run("eks_cluster", check=True, diff=True, **args(uid, subnets, version="1.35"))
     assert step["changed"] and step["updates"] == ["version"] and step["diff"]["after"]["version"] == "1.35", step
+    done = run("eks_cluster", **args(uid, subnets, version="1.35"))  # waits while the cluster is UPDATING
+    assert done["changed"] and done["cluster"]["version"] == "1.35" and done["cluster"]["status"] == "ACTIVE", done
+    assert run("eks_cluster", name=f"c-{uid}", state="absent", wait_timeout=60)["changed"]
+
+
+def test_lab_update_cluster_version_refuses_what_eks_refuses(lab_only, run, client, uid, subnets):
+    """The lab's UpdateClusterVersion, called directly: EKS's errors for a jump, a downgrade, the same version and an
+    update while one runs; the cluster is UPDATING, then runs the new version (DescribeUpdate: Successful)."""
+    from botocore.exceptions import ClientError
+
+    eks = client("eks")
+    run("eks_cluster", **args(uid, subnets, version="1.34"))
+    for version, message in (("1.36", "Unsupported Kubernetes minor version update from 1.34 to 1.36"),
+                             ("1.33", "Unsupported Kubernetes minor version update from 1.34 to 1.33"),
+                             ("1.34", "already at the desired configuration")):
+        try:
+            eks.update_cluster_version(name=f"c-{uid}", version=version)
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "InvalidParameterException" and message in str(e), e
+        else:
+            raise AssertionError(f"{version} accepted")
+    update = eks.update_cluster_version(name=f"c-{uid}", version="1.35")["update"]
+    assert update["type"] == "VersionUpdate" and update["status"] == "InProgress"
+    described = eks.describe_cluster(name=f"c-{uid}")["cluster"]
+    assert described["status"] == "UPDATING" and described["version"] == "1.34"
+    try:
+        eks.update_cluster_version(name=f"c-{uid}", version="1.35")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "ResourceInUseException", e
+    else:
+        raise AssertionError("a second update was accepted while the first runs")
+    awaited = run("eks_cluster", **args(uid, subnets, version="1.35"))  # waits for ACTIVE, then nothing to do
+    assert not awaited["changed"] and awaited["cluster"]["version"] == "1.35", awaited
+    assert eks.describe_update(name=f"c-{uid}", updateId=update["id"])["update"]["status"] == "Successful"
     assert run("eks_cluster", name=f"c-{uid}", state="absent", wait_timeout=60)["changed"]

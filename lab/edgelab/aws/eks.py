@@ -71,6 +71,9 @@ def _get_status(self) -> str:
     status = self.__dict__.get("_status", "ACTIVE")
     if status == "CREATING" and now() >= self._ready_at:
         status = self._status = "ACTIVE"
+    if status == "UPDATING" and now() >= self._ready_at:  # a version update: the new version once it is done
+        self.version, self._update["status"] = self._update_version, "Successful"
+        status = self._status = "ACTIVE"
     return status
 
 
@@ -176,7 +179,9 @@ def delete_cluster(self, name):
 
 def describe_cluster(self, name):
     try:
-        return _describe_cluster(self, name)
+        cluster = _describe_cluster(self, name)
+        cluster.status  # noqa: B018 (settles a finished update before the description is written)
+        return cluster
     except ResourceNotFoundException:
         cluster = _deleting(self, name)
         if cluster is None:
@@ -333,6 +338,67 @@ def handle_access_entries(environ: dict, region: str):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
         return _json(200, _access_entries(method, parts[1], parts[3:], body, region))
+    except _Error as e:
+        return e.status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", e.kind)], \
+            json.dumps({"message": e.message}).encode()
+
+
+def _minor(version: str) -> tuple[int, int] | None:
+    try:
+        major, minor = (int(n) for n in str(version).split("."))
+    except ValueError:
+        return None
+    return major, minor
+
+
+def _update_version(cluster, body: dict) -> dict:
+    """UpdateClusterVersion as EKS answers it: one minor version up from the current one, to a version EKS offers,
+    only while the cluster is ACTIVE; the cluster is UPDATING for the eks_update delay, then runs the new version."""
+    version = str(body.get("version") or "")
+    if cluster.status != "ACTIVE":
+        raise _Error(409, "ResourceInUseException", f"Cluster is in {cluster.status} state, cannot update.")
+    have, want = _minor(cluster.version), _minor(version)
+    if not want or not support(version):
+        raise _Error(400, "InvalidParameterException", f"unsupported Kubernetes version {version}")
+    if want == have:
+        raise _Error(400, "InvalidParameterException", f"Cluster is already at the desired configuration with "
+                                                       f"version: {version}")
+    if want[0] != have[0] or want[1] != have[1] + 1:
+        raise _Error(400, "InvalidParameterException",
+                     f"Unsupported Kubernetes minor version update from {cluster.version} to {version}")
+    update = {"id": str(uuid.uuid4()), "status": "InProgress", "type": "VersionUpdate",
+              "params": [{"type": "Version", "value": version},
+                         {"type": "PlatformVersion", "value": "eks.1"}], "createdAt": time.time(), "errors": []}
+    cluster._update, cluster._update_version = update, version
+    cluster._ready_at, cluster._status = LAB.deadline("eks_update"), "UPDATING"
+    cluster.__dict__.setdefault("_updates", {})[update["id"]] = update
+    return {"update": update}
+
+
+def handle_cluster_updates(environ: dict, region: str):
+    """UpdateClusterVersion (POST /clusters/<name>/updates) and DescribeUpdate (GET .../updates/<id>); None for
+    other paths."""
+    raw = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ["PATH_INFO"]).split("?")[0]
+    parts = [unquote(p) for p in raw.strip("/").split("/")]
+    if len(parts) < 3 or parts[0] != "clusters" or parts[2] != "updates":
+        return None
+    cluster = eks_backends[config.ACCOUNT_ID][region].clusters.get(parts[1])
+    try:
+        if cluster is None:
+            raise _Error(404, "ResourceNotFoundException", f"No cluster found for name: {parts[1]}.")
+        with LAB.lock:
+            cluster.status  # noqa: B018 (settles a finished update)
+            if environ["REQUEST_METHOD"] == "POST" and len(parts) == 3:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                return _json(200, _update_version(cluster, json.loads(environ["wsgi.input"].read(length) or b"{}")))
+            if environ["REQUEST_METHOD"] == "GET" and len(parts) == 4:
+                update = cluster.__dict__.get("_updates", {}).get(parts[3])
+                if update is None:
+                    raise _Error(404, "ResourceNotFoundException", f"No update found for ID: {parts[3]}.")
+                return _json(200, {"update": update})
+            if environ["REQUEST_METHOD"] == "GET" and len(parts) == 3:
+                return _json(200, {"updateIds": list(cluster.__dict__.get("_updates", {}))})
+        raise _Error(405, "InvalidRequestException", f"{environ['REQUEST_METHOD']} {raw} is not an EKS API call")
     except _Error as e:
         return e.status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", e.kind)], \
             json.dumps({"message": e.message}).encode()

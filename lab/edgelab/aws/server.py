@@ -85,9 +85,10 @@ class LabApp:
             return _respond(start_response, *faults.error_response(environ, kind))
         if faults.service_of(environ) == "eks":
             from . import eks_addons
-            from .eks import handle_access_entries
+            from .eks import handle_access_entries, handle_cluster_updates
             region = faults._SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")).group(1)
-            answer = handle_access_entries(environ, region) or eks_addons.handle_environ(environ, region)
+            answer = handle_access_entries(environ, region) or handle_cluster_updates(environ, region) \
+                or eks_addons.handle_environ(environ, region)
             if answer:
                 return _respond(start_response, *answer)
         return self.moto(environ, start_response)

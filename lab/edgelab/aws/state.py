@@ -14,9 +14,11 @@ from edgelab import config
 # refresh_warmup caps an instance refresh's InstanceWarmup (time compressed, as EKS creation is); iam_propagation is
 # how long a new role or instance profile stays unusable by EC2 Auto Scaling and EKS; eni_linger how long the
 # interfaces of a deleted cluster or a terminated node outlive it (eni_linger.py); cagw_delete how long a carrier
-# gateway is `deleting` (carrier_gateway_states.py); addon how long an EKS add-on is CREATING or UPDATING.
-DEFAULT_DELAYS = {"eks_create": 5.0, "eks_delete": 2.0, "asg_instance": 1.0, "asg_health": 3.0, "optin": 1.0,
-                  "refresh_warmup": 2.0, "iam_propagation": 2.0, "eni_linger": 3.0, "cagw_delete": 1.0, "addon": 2.0}
+# gateway is `deleting` (carrier_gateway_states.py); addon how long an EKS add-on is CREATING or UPDATING;
+# eks_update how long a cluster is UPDATING to a new Kubernetes version (eks.py).
+DEFAULT_DELAYS = {"eks_create": 5.0, "eks_delete": 2.0, "eks_update": 3.0, "asg_instance": 1.0, "asg_health": 3.0,
+                  "optin": 1.0, "refresh_warmup": 2.0, "iam_propagation": 2.0, "eni_linger": 3.0, "cagw_delete": 1.0,
+                  "addon": 2.0}
 DEFAULT_FAULTS = {"throttle_rate": 0.0, "error_rate": 0.0, "latency": 0.0, "seed": None}
 REGIONS = ("us-east-1", "us-west-2")  # regions the lab seeds (AMIs, SSM parameters)
 
