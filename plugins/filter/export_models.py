@@ -10,6 +10,8 @@ short_description: The models the nodes fetch, from what model_artifacts exporte
 description:
   - Turns C(model_artifacts_exports) (model name to its export) into the list of models the edge nodes download and
     verify (C(edge_nodegroup_models)) - name, S3 URI and sha256 of the artifact, in the order of the exports.
+  - Each additional model data source of an export follows its model as C(<model>.<channel>) (the nodes place it
+    beside the model, the Deployment mounts it read-only where SageMaker does).
 positional: _input, planned
 options:
   _input:
@@ -64,6 +66,14 @@ def export_models(exports, planned=False):
             raise AnsibleFilterError(f"export_models: the export of {name} needs artifact_s3_uri and artifact_sha256 "
                                      f"strings, got {export!r}")
         models.append({"name": name, **{key: export[key] for key in KEYS}})
+        # Additional model data sources: placed beside the model as <name>.<channel> (model_pod_spec mounts them).
+        for source in export.get("additional_data_sources") or []:
+            if planned and source.get("artifact_sha256") is None:
+                source = {**source, "artifact_sha256": PLANNED_SHA256}
+            if not all(isinstance(source.get(key), str) for key in (*KEYS, "channel_name")):
+                raise AnsibleFilterError(f"export_models: an additional data source of {name} needs channel_name, "
+                                         f"artifact_s3_uri and artifact_sha256 strings, got {source!r}")
+            models.append({"name": f"{name}.{source['channel_name']}", **{key: source[key] for key in KEYS}})
     return models
 
 

@@ -16,7 +16,8 @@ description:
     characters, and, with O(deployment), the label
     value C(<deployment>-<name>)); C(model_id) is required; C(node_port), else O(default_node_port), is an integer in
     the NodePort range 30000-32767 and no two models share one; C(replicas_per_zone) is an integer of at least 1;
-    C(resources) has only C(requests) and C(limits), whose values are Kubernetes quantities of known resources, with
+    C(security_profile) is V(nonroot) or V(root); C(startup_seconds) is an integer in 10-3600; C(resources) has
+    only C(requests) and C(limits), whose values are Kubernetes quantities of known resources, with
     no request above its limit; C(samples) is a non-empty list of C({text, expected_label}); C(accept_eula),
     C(allow_deprecated) and C(inference_config) are known keys (jumpstart_export checks them against the catalog); no
     other key is allowed (a typo such as C(nodeport) would otherwise be ignored silently).
@@ -93,9 +94,11 @@ from ansible_collections.edgeml.wavelength.plugins.plugin_utils.quantity import 
 
 # The keys the roles read from a model entry: model_artifacts (name, model_id, model_version, instance_type,
 # accept_eula, allow_deprecated, inference_config; passed to jumpstart_export, which checks them against the catalog),
-# model_deploy (node_port, replicas_per_zone, resources), endpoint_check (samples).
+# model_deploy (node_port, replicas_per_zone, resources, security_profile, startup_seconds), endpoint_check (samples).
 KEYS = ("name", "model_id", "model_version", "instance_type", "accept_eula", "allow_deprecated", "inference_config",
-        "node_port", "replicas_per_zone", "resources", "samples")
+        "node_port", "replicas_per_zone", "resources", "security_profile", "startup_seconds", "samples")
+SECURITY_PROFILES = ("nonroot", "root")
+STARTUP_SECONDS = (10, 3600)
 SAMPLE_KEYS = ("text", "expected_label")
 # The one rule for model names: the Service is named after the model, and Service names are RFC 1035 labels (a
 # DNS-1123 label that starts with a letter), the strictest of the names built from it (Deployments, NetworkPolicies,
@@ -216,6 +219,18 @@ class _Check:
         if replicas is None or replicas < 1:
             self.add(f"{where}.replicas_per_zone is {value!r}: set it to a whole number of at least 1 (the model's "
                      f"pods in each zone), or leave it out for 1")
+
+    def container(self, where, model):
+        profile = model.get("security_profile")
+        if profile is not None and profile not in SECURITY_PROFILES:
+            self.add(f"{where}.security_profile is {profile!r}: set nonroot or root (the container's user), or leave "
+                     f"it out for what the model's container family needs")
+        value = model.get("startup_seconds")
+        seconds = _whole(value)
+        if value is not None and (seconds is None or not STARTUP_SECONDS[0] <= seconds <= STARTUP_SECONDS[1]):
+            self.add(f"{where}.startup_seconds is {value!r}: set the seconds the model may take to load, a whole "
+                     f"number in {STARTUP_SECONDS[0]}-{STARTUP_SECONDS[1]}, or leave it out for its container "
+                     f"family's")
 
     def resources(self, where, model):
         resources = model.get("resources")
@@ -354,6 +369,7 @@ def model_errors(models, default_node_port, zones, deployment="", variable="edge
         if port is not None:
             ports.setdefault(port, []).append((i, where, model.get("node_port") is None))
         check.replicas(where, model)
+        check.container(where, model)
         check.resources(where, model)
         check.samples(where, model)
     used = set(ports)

@@ -182,6 +182,7 @@ def test_check_converge_idempotence_update(kube, tmp_path):
             "SAGEMAKER_PROGRAM": "inference.py"}
         assert c["readinessProbe"]["httpGet"] == {"path": "/ping", "port": 8080}
         assert c["livenessProbe"]["httpGet"] == {"path": "/ping", "port": 8080}
+        assert c["startupProbe"]["httpGet"] == {"path": "/ping", "port": 8080}
         assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                         "privileged": False, "capabilities": {"drop": ["ALL"]}}
         assert spec["securityContext"]["runAsNonRoot"] is True

@@ -48,11 +48,22 @@ def test_lab_inventory_passes():
 
 def test_every_key_the_roles_read():
     full = model(model_version="1.0.0", instance_type="g4dn.xlarge", accept_eula=True, allow_deprecated=False,
-                 inference_config="onnx-int8", node_port=30008, replicas_per_zone=2,
+                 inference_config="onnx-int8", node_port=30008, replicas_per_zone=2, security_profile="root",
+                 startup_seconds=600,
                  resources={"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
                  samples=[{"text": "A fine film.", "expected_label": "positive"}, {"text": "Dull."}])
     assert set(full) == set(KEYS)
     assert errors([full, model("other")]) == []
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"security_profile": "admin"}, "(name 'sentiment').security_profile is 'admin': set nonroot or root"),
+    ({"startup_seconds": 5}, "(name 'sentiment').startup_seconds is 5: set the seconds the model may take"),
+    ({"startup_seconds": "soon"}, "startup_seconds is 'soon'"),
+])
+def test_container_settings(extra, message):
+    [error] = errors([model(**extra)])
+    assert message in error, error
 
 
 # --- node ports ----------------------------------------------------------------------------------------------------
@@ -185,7 +196,7 @@ def test_unknown_key(key, hint):
     assert one([model(**{key: 1})]) == (
         f"edge_models[0] (name 'sentiment') has the unknown key {key!r}: {hint}a model has name, model_id, "
         f"model_version, instance_type, accept_eula, allow_deprecated, inference_config, node_port, "
-        f"replicas_per_zone, resources, samples")
+        f"replicas_per_zone, resources, security_profile, startup_seconds, samples")
 
 
 @pytest.mark.parametrize("replicas", [1, 3, "2"])
