@@ -219,6 +219,49 @@ def test_crashing_pod_keeps_the_deployment_unavailable(kube, node_group, s3_obje
         kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
 
 
+def test_memory_limit_and_probes_are_enforced_as_the_kubelet_does(kube, node_group, s3_object, test_image):
+    """Three Deployments on one node: a container over its memory limit is OOMKilled and restarted; a slow loader is
+    not ready (nor liveness-probed) until its startupProbe passes, and then serves without a restart; a container
+    whose /ping fails is restarted by its livenessProbe."""
+    _, (instance_id,) = node_group(mime_user_data(BOOT_SCRIPT, nodeconfig=NODECONFIG.format(pool="probes")))
+    wait_for(lambda: ready_status(kube.node(instance_id)) == "True", 60, what="Node Ready")
+    probe = {"httpGet": {"path": "/ping", "port": 8080}, "periodSeconds": 1, "failureThreshold": 2}
+    specs = {
+        "lab-oom": ({"HOG_MB": "96"}, {"resources": {"limits": {"memory": "64Mi"}}}),
+        "lab-slow": ({"START_DELAY": "6"}, {"startupProbe": probe | {"failureThreshold": 20},
+                                            "livenessProbe": probe}),
+        "lab-hang": ({"PING_OK_FOR": "3"}, {"livenessProbe": probe}),
+    }
+    for name, (env, extra) in specs.items():
+        body = deployment(name, test_image, "probes", env=env)
+        body["spec"]["template"]["spec"]["containers"][0] |= extra
+        kube.create("/apis/apps/v1/namespaces/default/deployments", body)
+
+    def pod(name: str) -> dict | None:
+        return next((p for p in kube.get("/api/v1/namespaces/default/pods")["items"]
+                     if p["metadata"]["labels"].get("app") == name), None)
+
+    def status(name: str) -> dict:
+        return ((pod(name) or {}).get("status") or {}).get("containerStatuses", [{}])[0]
+
+    try:
+        # The slow loader: no liveness restart while it loads (its livenessProbe would fail twice in 2 s).
+        wait_for(lambda: pod("lab-slow"), 60, what="slow pod created")
+        time.sleep(3)
+        assert status("lab-slow").get("ready") is False
+        wait_for(lambda: status("lab-slow").get("ready"), 60, what="slow pod ready after its startupProbe")
+        assert status("lab-slow")["restartCount"] == 0
+        oom = wait_for(lambda: status("lab-oom").get("restartCount", 0) >= 1 and status("lab-oom"), 60,
+                       what="OOMKilled container restarted")
+        assert oom["lastState"]["terminated"]["reason"] == "OOMKilled" and not oom["ready"]
+        hang = wait_for(lambda: status("lab-hang").get("restartCount", 0) >= 1 and status("lab-hang"), 60,
+                        what="hanging container restarted by its livenessProbe")
+        assert hang["lastState"]["terminated"]["message"] == "liveness probe failed"
+    finally:
+        for name in specs:
+            kube.delete(f"/apis/apps/v1/namespaces/default/deployments/{name}")
+
+
 def test_pods_are_not_scheduled_on_untolerated_nodes(kube, node_group, s3_object, test_image):
     """A pod whose nodeSelector matches no Ready node stays pending: Deployment unavailable, no container."""
     name = "lab-nowhere"

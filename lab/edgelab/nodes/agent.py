@@ -84,6 +84,8 @@ class Agent:
         self.busy: dict[str, Future] = {}  # node boots and pod starts in flight, by container name
         self.starting: dict[str, podlib.Pod] = {}  # pods whose container is being pulled/created
         self.restarts: dict[str, tuple[int, float]] = {}  # pod container -> (count, last restart time)
+        self.last_states: dict[str, dict] = {}  # pod container -> why it last stopped (OOMKilled, Error, probe)
+        self.probes: dict[str, podlib.ProbeState] = {}  # pod container -> its probes' bookkeeping
         self.written: dict[tuple, str] = {}  # last object/status written to Kubernetes, to skip no-op patches
         self.doomed: list[podlib.Pod] = []  # pods to stop once the proxy forgot them
         self.terminating: dict[str, podlib.Pod] = {}  # deleted pods in their grace period, by container name
@@ -269,14 +271,54 @@ class Agent:
             running = info["State"]["Running"]
             pre_stop, grace = json.loads(labels.get("edgelab.termination", "[0, 30]"))
             container = podlib.container_name(namespace, labels["edgelab.pod"])
+            state = info["State"]
+            if not running and not state.get("FinishedAt", "0001").startswith("0001"):  # it ran and stopped
+                self.last_states[container] = {
+                    "reason": "OOMKilled" if state.get("OOMKilled") else ("Completed" if state.get("ExitCode") == 0
+                                                                         else "Error"),
+                    "exitCode": state.get("ExitCode")}
             result.append(podlib.Pod(
                 name=labels["edgelab.pod"], namespace=namespace, deployment=deployment,
                 template_hash=labels["edgelab.template"], instance_id=labels["edgelab.instance"],
                 port=int(labels["edgelab.port"]), labels=json.loads(labels["edgelab.labels"]), running=running,
                 started_at=started_at(info) if running else 0.0,
                 restarts=self.restarts.get(container, (0, 0))[0], pre_stop=pre_stop, grace=grace,
-                deleted_at=self.terminating[container].deleted_at if container in self.terminating else 0.0))
+                deleted_at=self.terminating[container].deleted_at if container in self.terminating else 0.0,
+                last_state=self.last_states.get(container)))
         return result
+
+    def health(self, pod: podlib.Pod, container: dict) -> bool:
+        """The kubelet's probes for a running pod: until the startupProbe succeeds, neither liveness nor readiness
+        runs and the pod is not ready; a startup or liveness probe failing failureThreshold times in a row restarts
+        the container (restartCount + 1); then readiness decides."""
+        if not pod.running:
+            return False
+        state = self.probes.get(pod.container)
+        if state is None or state.started_at != pod.started_at:  # a new run of the container
+            state = self.probes[pod.container] = podlib.ProbeState(started_at=pod.started_at)
+        startup, liveness = container.get("startupProbe"), container.get("livenessProbe")
+        if startup and not state.started:
+            state.started = state.run("startup", pod, startup) is True
+            if not state.started:
+                if state.failed("startup", startup):
+                    self.restart(pod, "startup probe failed")
+                return False
+        if liveness and state.run("liveness", pod, liveness) is False and state.failed("liveness", liveness):
+            self.restart(pod, "liveness probe failed")
+            return False
+        return podlib.probe(pod, container)
+
+    def restart(self, pod: podlib.Pod, why: str) -> None:
+        """Kill and start the container again, as the kubelet does when a probe fails (grace period applies)."""
+        if pod.container in self.busy:
+            return
+        count, _ = self.restarts.get(pod.container, (0, 0.0))
+        self.restarts[pod.container] = (count + 1, time.time())
+        self.last_states[pod.container] = {"reason": "Error", "exitCode": 137, "message": why}
+        self.probes.pop(pod.container, None)
+        log.info("pod %s/%s: %s, restarting its container", pod.namespace, pod.name, why)
+        grace = str(max(1, int(pod.grace)))
+        self.submit(pod.container, lambda c=pod.container: docker("restart", "-t", grace, c, check=False))
 
     def remove_pod(self, pod: podlib.Pod) -> None:
         """Stop a pod at the end of this step, after the NodePort backends no longer list it (as endpoints
@@ -303,7 +345,7 @@ class Agent:
         for container, pod in list(self.terminating.items()):
             if container not in present:
                 del self.terminating[container]
-                self.restarts.pop(container, None)
+                self.forget(container)
                 log.info("pod %s/%s removed", pod.namespace, pod.name)
             elif time.time() >= pod.deleted_at + pod.pre_stop and container not in self.busy:
                 stop = max(1, int(pod.grace - pod.pre_stop))
@@ -313,14 +355,23 @@ class Agent:
     def reap(self) -> None:
         for pod in self.doomed:
             docker("rm", "-f", pod.container, check=False)
-            self.restarts.pop(pod.container, None)
+            self.forget(pod.container)
             log.info("pod %s/%s removed", pod.namespace, pod.name)
         self.doomed.clear()
+
+    def forget(self, container: str) -> None:
+        for memory in (self.restarts, self.last_states, self.probes):
+            memory.pop(container, None)
+        for directory in config.NODES_DIR.glob(f"*/pods/{container}"):  # its emptyDir volumes
+            shutil.rmtree(directory, ignore_errors=True)
 
     def start_pod(self, pod: podlib.Pod, spec: dict) -> None:
         try:
             podlib.run_pod(pod, spec, str(node_dir(pod.instance_id) / "var-lib-edgeml"))
             log.info("pod %s/%s started on %s (port %d)", pod.namespace, pod.name, pod.instance_id, pod.port)
+        except Exception:
+            self.forget(pod.container)  # a pod that never started leaves nothing behind
+            raise
         finally:
             self.starting.pop(pod.container, None)
 
@@ -357,7 +408,7 @@ class Agent:
             current_hash = podlib.template_hash(template)
             mine = [p for p in live if (p.namespace, p.deployment) == (namespace, name)]
             for pod in mine:
-                pod.ready = podlib.probe(pod, spec["containers"][0])
+                pod.ready = self.health(pod, spec["containers"][0])
             pending = [p for p in self.starting.values() if (p.namespace, p.deployment) == (namespace, name)]
             new = [p for p in mine + pending if p.template_hash == current_hash]
             old = [p for p in mine if p.template_hash != current_hash]
@@ -426,7 +477,9 @@ class Agent:
                         "status": {"phase": phase, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
                                    "conditions": [{"type": "Ready", "status": ready}],
                                    "containerStatuses": [{"name": "main", "ready": pod.ready,
-                                                          "restartCount": pod.restarts}]}}, current.get(key))
+                                                          "restartCount": pod.restarts,
+                                                          **({"lastState": {"terminated": pod.last_state}}
+                                                             if pod.last_state else {})}]}}, current.get(key))
 
     # ---- Services ----
     def reconcile_services(self, nodes: dict[str, dict], instances: dict[str, Instance],

@@ -1,10 +1,13 @@
-"""Pods as containers (host network) and the Deployment controller logic: scheduling, rolling update, status."""
+"""Pods as containers (host network) and the Deployment controller logic: scheduling, rolling update, status,
+and what the kubelet enforces on a container: its securityContext, memory and CPU limits, and its probes."""
 
 import hashlib
 import json
+import re
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 
@@ -30,6 +33,7 @@ class Pod:
     pre_stop: float = 0.0  # seconds of the preStop sleep (lifecycle.preStop.sleep or exec `sleep N`)
     grace: float = 30.0  # terminationGracePeriodSeconds
     deleted_at: float = 0.0  # wall time the pod began terminating (0: not terminating)
+    last_state: dict | None = None  # why the container last stopped: {"reason": OOMKilled|Error|..., "exitCode"}
 
     @property
     def container(self) -> str:
@@ -112,19 +116,92 @@ def security_args(pod_spec: dict, container: dict, image: str) -> list[str]:
     return args
 
 
-def volume_args(pod_spec: dict, container: dict, node_disk: str) -> list[str]:
-    """hostPath volumes under the node disk become bind mounts, emptyDir volumes a tmpfs (others: not emulated)."""
+QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T|m)?$")
+FACTOR = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9,
+          "T": 10 ** 12, "m": 0.001, None: 1}
+
+
+def quantity(value) -> float:
+    """A Kubernetes quantity (512Mi, 1Gi, 500m, 2) as a number; ValueError when it is not one."""
+    match = QUANTITY.match(str(value))
+    if not match:
+        raise ValueError(f"not a quantity: {value!r}")
+    return float(match.group(1)) * FACTOR[match.group(2)]
+
+
+def resource_args(container: dict) -> list[str]:
+    """docker run options for the container's limits, as the kubelet sets its cgroup: memory (no swap; over it the
+    kernel's OOM killer stops the container, reason OOMKilled) and CPU (a quota, never a kill)."""
+    limits = (container.get("resources") or {}).get("limits") or {}
+    args = []
+    if "memory" in limits:
+        memory = int(quantity(limits["memory"]))
+        args += ["--memory", str(memory), "--memory-swap", str(memory)]
+    if "cpu" in limits:
+        args += ["--cpus", f"{quantity(limits['cpu']):g}"]
+    return args
+
+
+@dataclass
+class ProbeState:
+    """The kubelet's probe bookkeeping for one run of a container (a restart starts a new one)."""
+    started_at: float
+    started: bool = False  # the startupProbe succeeded (or there is none)
+    failures: dict = field(default_factory=dict)  # probe kind -> consecutive failures
+    last: dict = field(default_factory=dict)  # probe kind -> time of its last run
+
+    def run(self, kind: str, pod: "Pod", spec: dict) -> bool | None:
+        """Run the probe if it is due (initialDelaySeconds after the start, then every periodSeconds): True or False,
+        None when it is not due yet. Counts consecutive failures."""
+        now = time.time()
+        if now - self.started_at < spec.get("initialDelaySeconds", 0) or \
+                now - self.last.get(kind, 0.0) < spec.get("periodSeconds", 10):
+            return None
+        self.last[kind] = now
+        ok = http_get(pod, spec)
+        self.failures[kind] = 0 if ok else self.failures.get(kind, 0) + 1
+        return ok
+
+    def failed(self, kind: str, spec: dict) -> bool:
+        return self.failures.get(kind, 0) >= spec.get("failureThreshold", 3)
+
+
+def http_get(pod: "Pod", spec: dict) -> bool:
+    """An httpGet probe on the pod's host port (other probe kinds are not emulated: they pass)."""
+    http = spec.get("httpGet")
+    if not http:
+        return True
+    try:
+        resp = requests.get(f"http://{config.KUBE_HOST}:{pod.port}{http.get('path', '/')}",
+                            timeout=spec.get("timeoutSeconds", 1))
+        return 200 <= resp.status_code < 400
+    except requests.RequestException:
+        return False
+
+
+def volume_args(pod_spec: dict, container: dict, node_disk: str, pod_dir: Path) -> list[str]:
+    """hostPath volumes under the node disk become bind mounts; emptyDir volumes a directory of the pod on the node
+    (pod_dir/<volume>, mode 1777), shared by its init and main containers, gone with the pod (sizeLimit is not
+    enforced); other volume types are not emulated."""
     volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
     args = []
     for mount in container.get("volumeMounts") or []:
         volume = volumes.get(mount["name"], {})
         path = (volume.get("hostPath") or {}).get("path", "")
+        read_only = ":ro" if mount.get("readOnly") else ""
         if path == NODE_DISK_MOUNT or path.startswith(NODE_DISK_MOUNT + "/"):
-            source = node_disk + path[len(NODE_DISK_MOUNT):]
-            args += ["-v", f"{source}:{mount['mountPath']}{':ro' if mount.get('readOnly') else ''}"]
+            args += ["-v", f"{node_disk + path[len(NODE_DISK_MOUNT):]}:{mount['mountPath']}{read_only}"]
         elif "emptyDir" in volume:
-            args += ["--tmpfs", f"{mount['mountPath']}:mode=1777"]
+            directory = pod_dir / mount["name"]
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(0o1777)
+            args += ["-v", f"{directory}:{mount['mountPath']}{read_only}"]
     return args
+
+
+def pod_dir(node_disk: str, pod: "Pod") -> Path:
+    """The pod's directory on its node (its emptyDir volumes)."""
+    return Path(node_disk).parent / "pods" / pod.container
 
 
 def env_args(container: dict, fields: dict) -> list[str]:
@@ -170,23 +247,48 @@ def termination(pod_spec: dict) -> tuple[float, float]:
         return 0.0, grace
 
 
+def container_args(pod_spec: dict, container: dict, image: str, node_disk: str, directory: Path) -> list[str]:
+    """docker run options and the command of one container of the pod (main or init)."""
+    args = [*env_args(container, {}), *security_args(pod_spec, container, image), *resource_args(container),
+            *volume_args(pod_spec, container, node_disk, directory)]
+    if container.get("workingDir"):
+        args += ["--workdir", container["workingDir"]]
+    command = container.get("command") or []
+    if command:
+        args += ["--entrypoint", command[0]]
+    return [*args, image, *command[1:], *(container.get("args") or [])]
+
+
+def run_init_containers(pod: Pod, pod_spec: dict, node_disk: str, directory: Path) -> None:
+    """The pod's initContainers, one after the other, each to completion, before the main container, as the kubelet
+    runs them; one that fails stops the pod's start (PodConfigError: the agent tries again with a new pod)."""
+    for index, container in enumerate(pod_spec.get("initContainers") or []):
+        image = pull(container)
+        name = f"{pod.container}.init-{index}"
+        docker("rm", "-f", name, check=False)
+        out = docker("run", "--name", name, "--network", "host", "--label", "edgelab.role=init",
+                     "-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}",
+                     *container_args(pod_spec, container, image, node_disk, directory), check=False, timeout=600)
+        code = docker("inspect", "-f", "{{.State.ExitCode}}", name, check=False).strip()
+        docker("rm", "-f", name, check=False)
+        if code != "0":
+            raise PodConfigError(f"init container {container.get('name', index)} exited {code or '?'}: {out[-500:]}")
+
+
 def run_pod(pod: Pod, pod_spec: dict, node_disk: str) -> None:
-    """Pull the image and start the container of `pod` (the first container of the pod spec)."""
+    """Pull the image, run the init containers and start the container of `pod` (the first container of the pod
+    spec)."""
     container = pod_spec["containers"][0]
     image = pull(container)
-    security = security_args(pod_spec, container, image)
+    directory = pod_dir(node_disk, pod)
+    run_init_containers(pod, pod_spec, node_disk, directory)
     args = ["run", "-d", "--name", pod.container, "--network", "host", "--label", f"edgelab.pod={pod.name}",
             "--label", "edgelab.role=pod", "--label", f"edgelab.deployment={pod.namespace}/{pod.deployment}",
             "--label", f"edgelab.template={pod.template_hash}", "--label", f"edgelab.instance={pod.instance_id}",
             "--label", f"edgelab.port={pod.port}", "--label", f"edgelab.labels={json.dumps(pod.labels)}",
-            "--label", f"edgelab.termination={json.dumps(termination(pod_spec))}"]
-    args += env_args(container, {})
-    args += ["-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}", *security, *volume_args(pod_spec, container, node_disk)]
-    command = container.get("command") or []
-    if command:
-        args += ["--entrypoint", command[0]]
-    args += [image, *command[1:], *(container.get("args") or [])]
-    docker(*args)
+            "--label", f"edgelab.termination={json.dumps(termination(pod_spec))}",
+            "-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}"]
+    docker(*args, *container_args(pod_spec, container, image, node_disk, directory))
 
 
 def probe(pod: Pod, container: dict) -> bool:
@@ -196,15 +298,7 @@ def probe(pod: Pod, container: dict) -> bool:
     spec = container.get("readinessProbe") or {}
     if time.time() - pod.started_at < spec.get("initialDelaySeconds", 0 if spec else 1):
         return False
-    http = spec.get("httpGet")
-    if not http:
-        return True
-    try:
-        resp = requests.get(f"http://{config.KUBE_HOST}:{pod.port}{http.get('path', '/')}",
-                            timeout=spec.get("timeoutSeconds", 1))
-        return 200 <= resp.status_code < 400
-    except requests.RequestException:
-        return False
+    return http_get(pod, spec)
 
 
 def deployment_status(deploy: dict, pods: list[Pod], current_hash: str) -> dict:
