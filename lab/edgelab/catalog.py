@@ -25,6 +25,9 @@ MODEL_DIR = config.REPO / "model" / "artifacts"
 PACKAGER = config.REPO / "runtime" / "package_model.py"
 IMAGE_BUILD = config.REPO / "runtime" / "image" / "build.sh"
 IMAGE_RECORD = config.STATE_DIR / "run" / "catalog-image.json"
+# The stand-in for the SageMaker TensorFlow Serving container, built FROM the runtime image.
+TFS_LOCAL = "edgelab/tensorflow-inference:2.19.0-cpu"
+TFS_CONTEXT = config.REPO / "lab" / "images" / "tensorflow-inference"
 
 # Script bundle of the script-uri entry (0.9.0). The runtime image serves the model by itself; the bundle exists
 # so that consumers exercise JumpStart's script + artifact shape (repack into model.tar.gz with code/).
@@ -121,20 +124,25 @@ def seed_bucket(log=print) -> list[str]:
 
 
 def seed_image(log=print) -> bool:
-    """Build the runtime image (runtime/image/build.sh, cached by its owner) and push it to the source registry."""
+    """Build the runtime image (runtime/image/build.sh, cached by its owner) and the SageMaker TensorFlow Serving
+    stand-in FROM it, and push both to the source registry (what changed). True when something was pushed."""
     if not IMAGE_BUILD.exists():
         log(f"{IMAGE_BUILD} missing; runtime image not seeded")
         return False
     subprocess.run(["bash", str(IMAGE_BUILD)], check=True, cwd=config.REPO, stdout=subprocess.DEVNULL,
                    env={**os.environ, "DOCKER_HOST": config.DOCKER_HOST})
-    image_id = inspect("image", IMAGE_LOCAL)["Id"]
-    record = json.loads(IMAGE_RECORD.read_text()) if IMAGE_RECORD.exists() else {}
-    if record.get(IMAGE_SOURCE) == image_id and _registry_has(IMAGE_SOURCE):
-        return False
-    images.push(IMAGE_LOCAL, IMAGE_SOURCE)
-    IMAGE_RECORD.parent.mkdir(parents=True, exist_ok=True)
-    IMAGE_RECORD.write_text(json.dumps({**record, IMAGE_SOURCE: image_id}))
-    return True
+    images.build_from_dockerfile(TFS_LOCAL, TFS_CONTEXT, log=log, base=IMAGE_LOCAL)
+    pushed = False
+    for local, source in ((IMAGE_LOCAL, IMAGE_SOURCE), (TFS_LOCAL, spec.TFS_IMAGE)):
+        image_id = inspect("image", local)["Id"]
+        record = json.loads(IMAGE_RECORD.read_text()) if IMAGE_RECORD.exists() else {}
+        if record.get(source) == image_id and _registry_has(source):
+            continue
+        images.push(local, source)
+        IMAGE_RECORD.parent.mkdir(parents=True, exist_ok=True)
+        IMAGE_RECORD.write_text(json.dumps({**record, source: image_id}))
+        pushed = True
+    return pushed
 
 
 def _registry_has(ref: str) -> bool:

@@ -103,6 +103,10 @@ DEPRECATED = "edgeml-tc-deprecated"
 VULNERABLE = "edgeml-tc-vulnerable"
 NEWER_SDK = "edgeml-tc-newer-sdk"
 GPU_ONLY = "edgeml-tc-gpu-image"
+# A model served by the lab's stand-in for the SageMaker TensorFlow Serving container (lab/images/tensorflow-inference:
+# root by default, writes into /sagemaker at start, loads slowly), as the product's default BERT model is.
+SAGEMAKER_TFS = "edgeml-tc-sagemaker-tfs"
+TFS_IMAGE = "127.0.0.1:5001/edgelab/tensorflow-inference:2.19.0-cpu"
 GPU_MIN_MEMORY_MB, GPU_G4DN_MIN_MEMORY_MB = 8192, 14336
 # The manifest's min_version of the version that needs a newer SDK (sagemaker-core 2.x reports itself as 3.0.0).
 NEWER_SDK_VERSION = "4.0.0"
@@ -223,6 +227,13 @@ def _gpu_only() -> dict:
     return body
 
 
+def _sagemaker_tfs() -> dict:
+    body = spec("1.0.0", True, SAGEMAKER_TFS)
+    body["hosting_instance_type_variants"]["regional_aliases"] = {region: {"cpu_image_uri": TFS_IMAGE}
+                                                                  for region in REGIONS}
+    return body
+
+
 # (model_id, version) -> spec, in manifest order after the main model.
 SHAPES = {
     (GATED, "1.0.0"): _gated(),
@@ -236,6 +247,7 @@ SHAPES = {
     (NEWER_SDK, "1.0.0"): _newer_sdk("1.0.0"),
     (NEWER_SDK, "2.0.0"): _newer_sdk("2.0.0"),
     (GPU_ONLY, "1.0.0"): _gpu_only(),
+    (SAGEMAKER_TFS, "1.0.0"): _sagemaker_tfs(),
 }
 
 

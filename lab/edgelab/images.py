@@ -62,10 +62,11 @@ def build_node_image(force: bool = False, log=print) -> str:
     return NODE_IMAGE
 
 
-def build_from_dockerfile(image: str, context: Path, log=print) -> str:
-    """`docker build` (legacy builder) of a small image FROM a lab image, cached by the context's digest."""
+def build_from_dockerfile(image: str, context: Path, log=print, base: str = NODE_IMAGE) -> str:
+    """`docker build` (legacy builder) of a small image FROM a lab image (`base`), cached by the digest of the base
+    image and the context."""
     files = sorted(p for p in context.rglob("*") if p.is_file())
-    want = digest(inspect("image", NODE_IMAGE)["Id"], *(f"{p.relative_to(context)}:{p.read_text()}" for p in files))
+    want = digest(inspect("image", base)["Id"], *(f"{p.relative_to(context)}:{p.read_text()}" for p in files))
     if current_digest(image) != want:
         log(f"building {image}")
         docker("build", "-q", "--label", f"edgelab.digest={want}", "-t", image, str(context), timeout=300)
