@@ -23,6 +23,7 @@ from e2e_lib import REPO, lab_api, leftovers
 
 sys.path.insert(0, str(REPO / "lab"))
 from edgelab import device  # a phone on the lab's carrier network
+from edgelab import kube as labkube
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -137,6 +138,16 @@ def test_nodes_newer_than_the_cluster_are_refused(installed):
     assert recap(out)["changed"] == 0, changed_tasks(out)
 
 
+CONTRACT = {"Content-Type": "application/x-text", "Accept": "application/json;verbose"}
+
+
+def kube_deployments(name: str) -> list[dict]:
+    """The deployment's Deployments (the lab's Kubernetes API, as its admin)."""
+    with labkube.admin_urlopen(f"{labkube.config.KUBE_URL}/apis/apps/v1/namespaces/edgeml/deployments"
+                               f"?labelSelector=edgeml.io/deployment%3D{name}") as reply:
+        return json.loads(reply.read())["items"]
+
+
 def aws(service):
     return boto3.client(service, region_name="us-east-1", endpoint_url="http://127.0.0.1:4566",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -161,15 +172,45 @@ def zone_resources(name: str) -> dict:
     return out
 
 
+SENTIMENT = {"name": "sentiment", "model_id": "edgeml-tc-minilm-l6-sentiment-int8", "model_version": "*"}
+# Served by the lab's stand-in for the SageMaker TensorFlow Serving container: root by default, writes /sagemaker and
+# nginx's temp directories at start, loads for 20 s (lab/images/tensorflow-inference).
+SAGEMAKER_TFS = {"name": "tfs", "model_id": "edgeml-tc-sagemaker-tfs", "model_version": "*", "node_port": 30008}
+
+
+def test_adding_a_model_in_the_sagemaker_container_while_a_phone_calls_the_first(installed):
+    """A second model whose image is a SageMaker TensorFlow Serving container: the nodes roll (they fetch it too)
+    while a phone keeps calling the first model, which fails no request; the new one serves in every zone, in the
+    pod spec its container family needs (non-root, read-only root file system, /sagemaker seeded)."""
+    env, work, _ = installed
+    name = yaml.safe_load((work / "inventory.yml").read_text())["all"]["vars"]["edge_name"]
+    address = zone_resources(name)[ZONES3[0]]["address"]
+    phone = device.Phone(f"http://{address}:30007/invocations", headers=CONTRACT)
+    phone.start()
+    rc, out = run(env, work, "site", "-e", json.dumps({"edge_models": [SENTIMENT, SAGEMAKER_TFS]}))
+    phone.finish()
+    assert rc == 0, out[-5000:]
+    calls = device.summary(phone.results)
+    assert calls["requests"] > 100 and calls["failed"] == 0, calls
+    report = json.loads((work / "artifacts" / "endpoints.json").read_text())
+    served = {(z["zone"], z["model"]) for z in report["zones"] if z["checks_passed"]}
+    assert served == {(zone, model) for zone in ZONES3 for model in ("sentiment", "tfs")}, report["zones"]
+    [deployment] = [d for d in kube_deployments(name) if d["metadata"]["name"].startswith(f"tfs-{ZONES3[0]}")]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["initContainers"][0]["command"] == ["sh", "-c", "cp -R /sagemaker/. /seed/0/"]
+
+
 def test_removing_a_zone_removes_its_resources_only(installed):
     env, work, _ = installed
     name = yaml.safe_load((work / "inventory.yml").read_text())["all"]["vars"]["edge_name"]
     before = zone_resources(name)
     assert sorted(before) == sorted(ZONES3) and all(len(z) == 4 for z in before.values()), before
-    phone = device.Phone(f"http://{before[ZONES3[0]]['address']}:30007/invocations",
-                         headers={"Content-Type": "application/x-text", "Accept": "application/json;verbose"})
+    phone = device.Phone(f"http://{before[ZONES3[0]]['address']}:30007/invocations", headers=CONTRACT)
     phone.start()
-    rc, out = run(env, work, "site", "-e", json.dumps({"edge_zones": ZONES3[:2]}))
+    rc, out = run(env, work, "site", "-e", json.dumps({"edge_zones": ZONES3[:2],
+                                                       "edge_models": [SENTIMENT, SAGEMAKER_TFS]}))
     phone.finish()
     assert rc == 0, out[-5000:]
     calls = device.summary(phone.results)
@@ -177,7 +218,7 @@ def test_removing_a_zone_removes_its_resources_only(installed):
     after = zone_resources(name)
     assert after == {zone: before[zone] for zone in ZONES3[:2]}, (before, after)  # the others' nodes untouched
     report = json.loads((work / "artifacts" / "endpoints.json").read_text())
-    assert sorted(z["zone"] for z in report["zones"]) == sorted(ZONES3[:2])
+    assert {z["zone"] for z in report["zones"]} == set(ZONES3[:2])
 
 
 def test_teardown_leaves_nothing(installed):
