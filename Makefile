@@ -39,8 +39,9 @@ lab-down:
 lab-status:
 	$(LAB) status
 
+# SITE_ARGS: extra ansible-playbook arguments, e.g. the two-container demo in README.md.
 site: venv
-	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml
+	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml $(SITE_ARGS)
 
 teardown: venv
 	$(BIN)/ansible-playbook -i $(INVENTORY) teardown.yml
