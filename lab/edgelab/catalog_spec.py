@@ -228,9 +228,12 @@ def _gpu_only() -> dict:
 
 
 def _sagemaker_tfs() -> dict:
+    """Also an additional data source (ungated), so that one model proves both: the container's pod spec and a
+    channel mounted where SageMaker mounts it."""
     body = spec("1.0.0", True, SAGEMAKER_TFS)
     body["hosting_instance_type_variants"]["regional_aliases"] = {region: {"cpu_image_uri": TFS_IMAGE}
                                                                   for region in REGIONS}
+    body["hosting_additional_data_sources"] = {"speculative_decoding": [_draft_source(SAGEMAKER_TFS, "1.0.0", False)]}
     return body
 
 

@@ -24,6 +24,7 @@ from e2e_lib import REPO, lab_api, leftovers
 sys.path.insert(0, str(REPO / "lab"))
 from edgelab import device  # a phone on the lab's carrier network
 from edgelab import kube as labkube
+from edgelab.dockerctl import docker
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -181,7 +182,8 @@ SAGEMAKER_TFS = {"name": "tfs", "model_id": "edgeml-tc-sagemaker-tfs", "model_ve
 def test_adding_a_model_in_the_sagemaker_container_while_a_phone_calls_the_first(installed):
     """A second model whose image is a SageMaker TensorFlow Serving container: the nodes roll (they fetch it too)
     while a phone keeps calling the first model, which fails no request; the new one serves in every zone, in the
-    pod spec its container family needs (non-root, read-only root file system, /sagemaker seeded)."""
+    pod spec its container family needs (non-root, read-only root file system, /sagemaker seeded), with its
+    additional data source (a draft model) read-only where SageMaker mounts it."""
     env, work, _ = installed
     name = yaml.safe_load((work / "inventory.yml").read_text())["all"]["vars"]["edge_name"]
     address = zone_resources(name)[ZONES3[0]]["address"]
@@ -200,6 +202,13 @@ def test_adding_a_model_in_the_sagemaker_container_while_a_phone_calls_the_first
     assert pod["securityContext"]["runAsUser"] == 10001
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["initContainers"][0]["command"] == ["sh", "-c", "cp -R /sagemaker/. /seed/0/"]
+    # Inside the running container (a lab pod is a docker container): the draft model's files, read-only.
+    [container] = docker("ps", "-q", "--filter", f"label=edgelab.deployment=edgeml/{deployment['metadata']['name']}",
+                         "--filter", "label=edgelab.role=pod").split()
+    channel = "/opt/ml/additional-model-data-sources/draft_model"
+    assert docker("exec", container, "ls", channel).split() == ["config.json", "model.onnx"]
+    assert "Read-only file system" in docker("exec", container, "sh", "-c", f"touch {channel}/x 2>&1 || true")
+    assert "listen" in docker("exec", container, "cat", "/sagemaker/nginx.conf")  # written at start, as serve.py does
 
 
 def test_removing_a_zone_removes_its_resources_only(installed):
