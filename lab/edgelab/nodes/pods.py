@@ -247,9 +247,11 @@ def termination(pod_spec: dict) -> tuple[float, float]:
         return 0.0, grace
 
 
-def container_args(pod_spec: dict, container: dict, image: str, node_disk: str, directory: Path) -> list[str]:
-    """docker run options and the command of one container of the pod (main or init)."""
-    args = [*env_args(container, {}), *security_args(pod_spec, container, image), *resource_args(container),
+def container_args(pod: Pod, pod_spec: dict, container: dict, image: str, node_disk: str, directory: Path) -> list[str]:
+    """docker run options and the command of one container of the pod (main or init). The pod's host port replaces
+    SAGEMAKER_BIND_TO_PORT (pods share the host network), after the container's own env."""
+    args = [*env_args(container, {}), "-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}",
+            *security_args(pod_spec, container, image), *resource_args(container),
             *volume_args(pod_spec, container, node_disk, directory)]
     if container.get("workingDir"):
         args += ["--workdir", container["workingDir"]]
@@ -267,8 +269,7 @@ def run_init_containers(pod: Pod, pod_spec: dict, node_disk: str, directory: Pat
         name = f"{pod.container}.init-{index}"
         docker("rm", "-f", name, check=False)
         out = docker("run", "--name", name, "--network", "host", "--label", "edgelab.role=init",
-                     "-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}",
-                     *container_args(pod_spec, container, image, node_disk, directory), check=False, timeout=600)
+                     *container_args(pod, pod_spec, container, image, node_disk, directory), check=False, timeout=600)
         code = docker("inspect", "-f", "{{.State.ExitCode}}", name, check=False).strip()
         docker("rm", "-f", name, check=False)
         if code != "0":
@@ -286,9 +287,8 @@ def run_pod(pod: Pod, pod_spec: dict, node_disk: str) -> None:
             "--label", "edgelab.role=pod", "--label", f"edgelab.deployment={pod.namespace}/{pod.deployment}",
             "--label", f"edgelab.template={pod.template_hash}", "--label", f"edgelab.instance={pod.instance_id}",
             "--label", f"edgelab.port={pod.port}", "--label", f"edgelab.labels={json.dumps(pod.labels)}",
-            "--label", f"edgelab.termination={json.dumps(termination(pod_spec))}",
-            "-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}"]
-    docker(*args, *container_args(pod_spec, container, image, node_disk, directory))
+            "--label", f"edgelab.termination={json.dumps(termination(pod_spec))}"]
+    docker(*args, *container_args(pod, pod_spec, container, image, node_disk, directory))
 
 
 def probe(pod: Pod, container: dict) -> bool:
