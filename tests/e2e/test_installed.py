@@ -6,8 +6,8 @@ calls, and every zone gets its stable address, probed from the inventory's phone
 stages each run alone on it and change nothing (the endpoint stage probing from inside the cluster, with Jobs);
 check mode of the whole job changes nothing; nodes newer than the cluster are refused; removing a zone removes its
 resources while a phone keeps calling another zone and the other zones' nodes stay; a second model in a SageMaker
-inference container (the lab's TensorFlow Serving stand-in) is added while the phone calls the first; a purge teardown leaves nothing behind (addresses included) and a
-second one changes nothing."""
+inference container (the lab's TensorFlow Serving stand-in) is added while the phone calls the first; a purge
+teardown leaves nothing behind (addresses, both models' repositories included) and a second one changes nothing."""
 
 import json
 import os
