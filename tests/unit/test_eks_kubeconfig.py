@@ -267,10 +267,11 @@ def test_unknown_cluster_fails(run, uid):
     assert "path" not in r
 
 
-def test_cluster_not_active_fails(run, client, uid, subnets, lab_only):
-    client("eks").create_cluster(name=f"c-{uid}", roleArn="arn:aws:iam::123456789012:role/r",
-                                 resourcesVpcConfig={"subnetIds": subnets})
-    r = run("eks_kubeconfig", cluster_name=f"c-{uid}")  # the lab keeps it CREATING for a while
+def test_cluster_not_active_fails(run, client, uid, subnets, lab_delays):
+    with lab_delays({"eks_create": 30}):  # CREATING for longer than a module run takes on a loaded machine
+        client("eks").create_cluster(name=f"c-{uid}", roleArn="arn:aws:iam::123456789012:role/r",
+                                     resourcesVpcConfig={"subnetIds": subnets})
+    r = run("eks_kubeconfig", cluster_name=f"c-{uid}")
     assert r["failed"] and r["msg"] == f"EKS cluster c-{uid} is CREATING, not ACTIVE"
 
 

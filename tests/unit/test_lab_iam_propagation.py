@@ -15,8 +15,10 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
 
 @pytest.fixture
 def propagation(lab_delays):
-    with lab_delays({"iam_propagation": 1.5}):
-        yield 1.5
+    # Long enough that the refusals below still come on a loaded machine (parallel workers, other jobs): at 1.5 s a
+    # starved worker's CreateCluster once came after the role had propagated.
+    with lab_delays({"iam_propagation": 5.0}):
+        yield 5.0
 
 
 def test_new_role_cannot_be_assumed_by_eks_at_once(propagation, run, client, uid, subnets):

@@ -154,7 +154,9 @@ def test_retire_waits_until_fresh_ones_are_in_service(run, client, zone, lab_del
     name = z["name"]
     (old,) = ids(client, name)
     new_default_version(client, z["lt"])
-    with lab_delays({**DELAYS, "asg_instance": 4.0}):
+    # The new instance stays Pending long enough that the runs below still find it Pending on a loaded machine
+    # (parallel workers, other jobs): at 4 s it was InService before the retire runs under `pytest -n`.
+    with lab_delays({**DELAYS, "asg_instance": 10.0}):
         run("node_roll", name=name, size=1, state="surge")
         (new,) = [i for i in ids(client, name) if i != old]
         wait = run("node_roll", name=name, size=1, state="retire", diff=True)
