@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,18 +57,21 @@ def backend_cluster(aws_server, name):
     return eks_backends[ACCOUNT]["us-east-1"].clusters[name]
 
 
-@pytest.fixture
-def cluster(run, client, uid, subnets, aws_server):
-    """An ACTIVE cluster with an https endpoint and CA data, as EKS has."""
-    name = f"c-{uid}"
-    client("eks").create_cluster(name=name, roleArn="arn:aws:iam::123456789012:role/r",
-                                 resourcesVpcConfig={"subnetIds": subnets})
-    run("eks_cluster", name=name, wait=True, wait_timeout=60)  # the lab creates with a delay
-    described = client("eks").describe_cluster(name=name)["cluster"]
+@pytest.fixture(scope="module")
+def cluster(subnets, aws_server):
+    """An ACTIVE cluster with an https endpoint and CA data, as EKS has. One for the module: the tests only read it."""
+    eks = boto3.client("eks", endpoint_url=aws_server[0], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    eks.create_cluster(name=name, roleArn="arn:aws:iam::123456789012:role/r", resourcesVpcConfig={"subnetIds": subnets})
+    deadline = time.monotonic() + 60  # the lab creates with a delay
+    while (described := eks.describe_cluster(name=name)["cluster"])["status"] != "ACTIVE":
+        assert time.monotonic() < deadline, f"{name} not ACTIVE: {described['status']}"
+        time.sleep(0.2)
     if not described["endpoint"].startswith("https://"):
         # The lab still reports its plain-http Kubernetes API (edgelab.config.KUBE_URL) until it serves TLS.
         backend_cluster(aws_server, name).endpoint = "https://127.0.0.1:6443"
-        described = client("eks").describe_cluster(name=name)["cluster"]
+        described = eks.describe_cluster(name=name)["cluster"]
         assert described["endpoint"] == "https://127.0.0.1:6443"
     assert described["certificateAuthority"]["data"]  # moto: random data; the lab: a (fake) base64 PEM
     return name
