@@ -57,7 +57,7 @@ lint: venv
 
 # Tests that need no lab (the AWS endpoint they use runs in-process on a free loopback port).
 unit: venv
-	$(BIN)/pytest -q tests/unit tests/model tests/awx
+	$(BIN)/pytest -q -n auto tests/unit tests/model tests/awx
 
 # Tests on the running lab; tests/lab goes last because its lifecycle test restarts the lab.
 lab-test: lab-up
