@@ -44,7 +44,9 @@ results: "{{ pairs | edgeml.wavelength.cluster_probe_results(jobs, pods.resource
 
 RETURN = r"""
 _value:
-  description: One C({item, predictions, predictions_ok, latency_ms, error}) per pair.
+  description:
+    - One C({item, url, dns_ms, predictions, predictions_ok, latency_ms, error}) per pair.
+    - C(dns_ms) is how long cluster DNS took to resolve the model's Service name in the zone (None when not measured).
   type: list
   elements: dict
 """
@@ -102,7 +104,8 @@ def _result(pair, samples, pod):
         predictions = [check(s, r if isinstance(r, Mapping) else {}) for s, r in zip(samples, replies, strict=True)]
         latencies = measured.get("latencies_ms") or []
         latency = latency_summary(latencies) if latencies else NO_LATENCY
-    return {"item": [target, model], "url": measured.get("url", ""), "predictions": predictions,
+    return {"item": [target, model], "url": measured.get("url", ""), "dns_ms": measured.get("dns_ms"),
+            "predictions": predictions,
             "predictions_ok": not error and all(p["ok"] for p in predictions), "latency_ms": latency, "error": error}
 
 

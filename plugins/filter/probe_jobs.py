@@ -12,7 +12,9 @@ description:
     to the target's node - for a zone's stable address, the node that holds it - which runs O(script) with the
     image of the model's Deployment in that zone (already on the node, and known to have python3).
   - The program calls the model's NodePort on the node's private address (C(status.hostIP)), which proves the node,
-    the Service and the model, not the carrier path, and needs no access from the internet.
+    the Service and the model, not the carrier path, and needs no access from the internet. First it resolves the
+    model's Service name (C(<model>.<namespace>.svc.cluster.local.), env C(PROBE_DNS_NAME)) through cluster DNS,
+    which proves the zone has DNS of its own (no other Wavelength zone can answer it).
   - The pod is restricted (Pod Security Standards) - non-root with the Deployment's user, no privilege escalation,
     no capabilities, read-only root file system, RuntimeDefault seccomp, no service account token - and labelled
     C(app.kubernetes.io/component=probe) so the models' NetworkPolicy admits it.
@@ -127,7 +129,9 @@ def probe_jobs(pairs, nodes, deployments, script, name, namespace, settings):
                   "edgeml.io/probe-index": str(index)}
         env = {"PROBE_PORT": str(model["node_port"]), "PROBE_SAMPLES": json.dumps(texts),
                "PROBE_REQUESTS": str(int(settings["requests"])), "PROBE_WARMUP": str(int(settings["warmup"])),
-               "PROBE_TIMEOUT": str(float(settings["timeout"]))}
+               "PROBE_TIMEOUT": str(float(settings["timeout"])),
+               # Absolute (trailing dot): one look-up, no search-list expansions.
+               "PROBE_DNS_NAME": f"{model['name']}.{namespace}.svc.cluster.local."}
         security = dict(pod.get("securityContext") or {})
         security.update(runAsNonRoot=True, seccompProfile={"type": "RuntimeDefault"})
         jobs.append({

@@ -60,6 +60,8 @@ def test_probe_jobs_pin_each_pair_to_its_node_with_the_models_image():
     assert env["NODE_IP"] == {"fieldRef": {"fieldPath": "status.hostIP"}}
     assert env["PROBE_PORT"] == "30007" and json.loads(env["PROBE_SAMPLES"]) == ["great", "dull"]
     assert (env["PROBE_REQUESTS"], env["PROBE_WARMUP"], env["PROBE_TIMEOUT"]) == ("5", "1", "2.0")
+    # cluster DNS is checked on the model's own Service name, absolute (no search-list expansions)
+    assert env["PROBE_DNS_NAME"] == f"{MODEL['name']}.models.svc.cluster.local."
     # a model's own samples win
     own = probe_jobs([[NODE, {**MODEL, "samples": [{"text": "x", "expected_label": "positive"}]}]], NODES,
                      [deployment()], "", "edgeml", "models", SETTINGS)
@@ -99,8 +101,9 @@ def pod_with(job, message, code=0):
 
 
 def test_script_measures_and_the_filter_judges_like_endpoint_probe(server, tmp_path):  # noqa: F811
-    rc, measured = run_script(server, tmp_path)
+    rc, measured = run_script(server, tmp_path, PROBE_DNS_NAME="localhost")  # /etc/hosts: no query leaves the machine
     assert rc == 0 and measured["error"] == ""
+    assert isinstance(measured["dns_ms"], float)
     assert measured["url"] == f"http://127.0.0.1:{server.server_address[1]}/invocations"
     assert len(measured["latencies_ms"]) == 5 and len(measured["replies"]) == 2
     assert len(server.seen) == 2 + 1 + 5  # samples, warm-up, timed

@@ -80,6 +80,11 @@ class LabApp:
             out = list(self.moto(environ, start_response))
             LAB.after_reset()
             return out
+        if LAB.iam == "enforce":  # authenticate and authorize as IAM would, before anything answers (iam_enforce.py)
+            from . import iam_enforce
+            refused = iam_enforce.check(environ)
+            if refused:
+                return _respond(start_response, *refused)
         kind = faults.pick(environ)
         if kind:
             return _respond(start_response, *faults.error_response(environ, kind))

@@ -48,6 +48,7 @@ class LabState:
     def reset_config(self) -> None:
         with self.lock:
             self.zone_groups = os.environ.get("EDGELAB_ZONE_GROUPS", "shared")  # or per-zone (Wavelength groups)
+            self.iam = os.environ.get("EDGELAB_IAM", "off")  # "enforce": IAM authn/authz on every call (iam_enforce.py)
             self.delays = dict(self.defaults["delays"])
             self.faults = dict(self.defaults["faults"])
             self.rng = random.Random(self.faults["seed"])  # noqa: S311 (fault dice, not crypto)
@@ -60,7 +61,10 @@ class LabState:
                 raise ValueError(f"unknown settings: {sorted(unknown)}")
             if cfg.get("zone_groups", self.zone_groups) not in ("shared", "per-zone"):
                 raise ValueError("zone_groups must be shared or per-zone")
+            if cfg.get("iam", self.iam) not in ("off", "enforce"):
+                raise ValueError("iam must be off or enforce")
             self.zone_groups = cfg.get("zone_groups", self.zone_groups)
+            self.iam = cfg.get("iam", self.iam)
             self.delays.update({k: float(v) for k, v in cfg.get("delays", {}).items()})
             self.faults.update(cfg.get("faults", {}))
             if "seed" in cfg.get("faults", {}):
@@ -69,7 +73,7 @@ class LabState:
 
     def snapshot(self) -> dict:
         return {"delays": dict(self.delays), "faults": dict(self.faults), "zone_groups": self.zone_groups,
-                "ecr_registry": self.ecr_registry, "kube_url": self.kube_url}
+                "iam": self.iam, "ecr_registry": self.ecr_registry, "kube_url": self.kube_url}
 
     def roll(self) -> float:
         with self.lock:
