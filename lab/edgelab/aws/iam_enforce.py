@@ -83,19 +83,26 @@ def _routes(service: str) -> list:
             if var:
                 regex += f"(?P<{var}>.+)" if greedy else f"(?P<{var}>[^/]+)"
         required = [q for q in query.split("&") if q and not q.startswith("x-id=")]
+        shape = model.operation_model(name).input_shape  # required query members tell e.g. AbortMultipartUpload apart
+        for member in (shape.required_members if shape else []):
+            where = shape.members[member].serialization
+            if where.get("location") in ("querystring", "header"):  # headers as "header:<lower-case name>"
+                required.append(where["name"] if where["location"] == "querystring" else f"header:{where['name']}")
         routes.append((http["method"], re.compile(regex.rstrip("/") + "/?"), required, name, len(path)))
     routes.sort(key=lambda r: (-len(r[2]), -r[4]))
     return routes
 
 
-def _rest_operation(service: str, method: str, path: str, query: dict) -> tuple[str, dict] | None:
+def _rest_operation(service: str, method: str, path: str, query: dict, headers: dict) -> tuple[str, dict] | None:
+    def present(req: str) -> bool:
+        if req.startswith("header:"):
+            return req[7:].lower() in headers
+        key, _, value = req.partition("=")
+        return key in query and (not value or query[key][0] == value)
+
     for verb, regex, required, name, _ in _routes(service):
         m = regex.fullmatch(path)
-        if verb != method or not m:
-            continue
-        if all((q.partition("=")[0] in query) and (not q.partition("=")[2]
-                                                    or query[q.partition("=")[0]][0] == q.partition("=")[2])
-               for q in required):
+        if verb == method and m and all(present(q) for q in required):
             return name, {k: unquote(v) for k, v in m.groupdict().items()}
     return None
 
@@ -119,7 +126,7 @@ def parse(environ: dict, body: bytes) -> tuple[Call | None, tuple | None]:
     if service not in _REST and form_encoded:  # query protocol: EC2, IAM, STS, Auto Scaling
         form = {k: v[0] for k, v in {**query, **parse_qs(body.decode(errors="replace"), True)}.items()}
         return Call(service, region, form.get("Action", ""), form, headers), cred
-    found = _rest_operation(service, environ["REQUEST_METHOD"], url.path or "/", query)
+    found = _rest_operation(service, environ["REQUEST_METHOD"], url.path or "/", query, headers)
     if not found:
         return None, cred
     operation, uri_params = found
