@@ -38,7 +38,7 @@ IMPLIED = {
     ("eks", "CreateCluster"): ["iam:PassRole"], ("eks", "CreateNodegroup"): ["iam:PassRole"],
     ("ec2", "RunInstances"): ["iam:PassRole"], ("iam", "AddRoleToInstanceProfile"): ["iam:PassRole"],
     ("autoscaling", "CreateAutoScalingGroup"): ["iam:PassRole"], ("autoscaling", "UpdateAutoScalingGroup"):
-    ["iam:PassRole"], ("ec2", "CreateLaunchTemplate"): [], ("s3", "CopyObject"): ["s3:GetObject"],
+    ["iam:PassRole"], ("s3", "CopyObject"): ["s3:GetObject"],
 }
 
 
