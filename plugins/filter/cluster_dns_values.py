@@ -10,8 +10,10 @@ short_description: Configuration values of the EKS coredns add-on for DNS that n
 description:
   - Two Wavelength zones of one VPC cannot reach each other, so every zone needs its own CoreDNS replicas. Returns
     the coredns add-on's configuration values (C(replicaCount), C(topologySpreadConstraints), C(tolerations)) that
-    place O(per_zone) replicas in each zone of the input (a zone-key spread with C(DoNotSchedule) and a C(maxSkew)
-    of 1; a node that is already full of replicas of its zone does not push one into another zone).
+    place O(per_zone) replicas in each zone of the input (a zone-key spread with C(DoNotSchedule), a C(maxSkew) of
+    1 and C(minDomains) the number of zones, so a zone that loses its only node gets its replicas back with the next
+    node instead of losing them to other zones; C(nodeTaintsPolicy) C(Honor), so nodes the replicas may not use do
+    not count).
   - The kube-dns Service's C(trafficDistribution) keeps each zone's queries on its own replicas; this filter only
     places them.
   - The replicas tolerate the node groups' own taints (O(taints), C(registerWithTaints) entries as
@@ -36,7 +38,8 @@ options:
 
 EXAMPLES = r"""
 # => {"replicaCount": 6, "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
-#     "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]}
+#     "minDomains": 3, "nodeTaintsPolicy": "Honor", "whenUnsatisfiable": "DoNotSchedule",
+#     "labelSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]}
 values: "{{ ['us-east-1-wl1-bos-wlz-1', 'us-east-1-wl1-nyc-wlz-1', 'us-east-1-wl1-mia-wlz-1']
   | edgeml.wavelength.cluster_dns_values(2) }}"
 """
@@ -64,8 +67,12 @@ def cluster_dns_values(zones, per_zone, taints=()):
     if isinstance(per_zone, bool) or not isinstance(per_zone, int) or per_zone < 1:
         raise AnsibleFilterError(f"cluster_dns_values: per_zone must be a whole number of at least 1, got {per_zone!r}")
     values = {"replicaCount": len(zones) * per_zone,
-              "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_KEY,
-                                             "whenUnsatisfiable": "DoNotSchedule", "labelSelector": SELECTOR}]}
+              # minDomains: a zone whose only node is being replaced keeps its replicas Pending until a node is back
+              # there (not moved for good into zones that have DNS already); nodeTaintsPolicy Honor: a node with
+              # the models-pending taint is no zone to balance against.
+              "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_KEY, "minDomains": len(zones),
+                                             "nodeTaintsPolicy": "Honor", "whenUnsatisfiable": "DoNotSchedule",
+                                             "labelSelector": SELECTOR}]}
     tolerations = [{"key": t["key"], "operator": "Equal" if t.get("value") else "Exists",
                     **({"value": t["value"]} if t.get("value") else {}), "effect": t["effect"]} for t in taints]
     if tolerations:

@@ -11,7 +11,8 @@ def test_replicas_per_zone_spread_hard_on_the_zone_key():
     values = cluster_dns_values(ZONES, 2)
     assert values["replicaCount"] == 6
     (spread,) = values["topologySpreadConstraints"]
-    assert spread == {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+    assert spread == {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "minDomains": 3,
+                      "nodeTaintsPolicy": "Honor", "whenUnsatisfiable": "DoNotSchedule",
                       "labelSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
     assert "tolerations" not in values
 
@@ -33,3 +34,28 @@ def test_tolerates_the_node_groups_taints():
 def test_bad_inputs_are_named(zones, per_zone, message):
     with pytest.raises(AnsibleFilterError, match=message):
         cluster_dns_values(zones, per_zone)
+
+
+def test_the_lab_scheduler_places_the_values_per_zone_and_keeps_a_replaced_zone_its_replicas():
+    """The values as the lab's scheduler (lab/edgelab/nodes/dns.py, Kubernetes' spread rules) places them."""
+    from edgelab.nodes import dns
+
+    values = cluster_dns_values(ZONES, 2)
+    nodes = [dns.NodeInfo(name=f"node-{z}", zone=z) for z in ZONES]
+
+    def place(nodes, current, pending=None):
+        return dns.place_replicas(values["replicaCount"], nodes, current, values["topologySpreadConstraints"],
+                                  values.get("tolerations", []), pending=pending)
+
+    placed = place(nodes, {})
+    assert sorted(placed.values()) == sorted(n.name for n in nodes for _ in range(2))
+    # the Boston node is replaced: its replicas wait for the new node instead of moving to the other zones for good
+    pending = {}
+    without = place(nodes[1:], placed, pending)
+    assert len(without) == 4 and "node-us-east-1-wl1-bos-wlz-1" not in without.values() and len(pending) == 2
+    back = place([dns.NodeInfo(name="node-bos-new", zone=ZONES[0]), *nodes[1:]], without)
+    assert sorted(back.values()).count("node-bos-new") == 2
+    # a node that has not placed its models (the pending taint, not tolerated) is no zone to balance against
+    tainted = dns.NodeInfo(name="node-mia-2", zone=ZONES[2],
+                           taints=[{"key": "edgeml.io/models-pending", "value": "true", "effect": "NoSchedule"}])
+    assert "node-mia-2" not in place([*nodes, tainted], {}).values()

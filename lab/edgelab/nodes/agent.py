@@ -1,7 +1,8 @@
 """The node agent loop (~1 s): EC2 ASG instances -> node containers + Nodes; Deployments -> pod containers;
 Services NodePort -> listeners on the carrier address currently associated with the instance's ENI (auto-assigned
 or elastic), reachable only from devices and nodes (see nodes/proxy.py), and on the node's private address
-(config.VPC_NETWORK, what pods see as status.hostIP); Jobs -> run-to-completion pods (nodes/jobs.py).
+(config.VPC_NETWORK, what pods see as status.hostIP); Jobs -> run-to-completion pods (nodes/jobs.py); the coredns
+add-on -> CoreDNS replicas placed per zone and cluster DNS on each node's private address (nodes/dns.py).
 Implements the "Node agent contract" of docs/design.md.
 
 All state is recoverable from docker labels, the node disks and the Kubernetes API, so the agent can restart.
@@ -9,6 +10,7 @@ Run with `python -m edgelab.nodes.agent`.
 """
 
 import calendar
+import hashlib
 import ipaddress
 import json
 import logging
@@ -27,7 +29,7 @@ from edgelab import config
 from edgelab.awsclient import client
 from edgelab.dockerctl import docker
 from edgelab.images import NODE_IMAGE
-from edgelab.nodes import netpol, userdata
+from edgelab.nodes import dns, netpol, userdata
 from edgelab.nodes import pods as podlib
 from edgelab.nodes.jobs import JobController
 from edgelab.nodes.kubeapi import Kube
@@ -37,6 +39,15 @@ log = logging.getLogger("edgelab.agent")
 HEARTBEAT = config.STATE_DIR / "run" / "agent.heartbeat"
 ENFORCEMENT_TTL = 3.0  # seconds a vpc-cni add-on look-up is reused
 INSTANCE_LABEL = "edgelab.lab/instance-id"  # on Nodes and Pods the agent manages
+DNS_REPLICA_LABEL = "edgelab.lab/dns-replica"  # on the coredns add-on's Pod objects (value: the cluster)
+DNS_NAMESPACE = "kube-system"
+# The kube-dns Service as EKS creates it with a cluster (clusterIP: the 10th address of the service CIDR).
+KUBE_DNS = {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": DNS_NAMESPACE,
+                         "labels": {"k8s-app": "kube-dns", "eks.amazonaws.com/component": "kube-dns"}},
+            "spec": {"type": "ClusterIP", "clusterIP": "172.20.0.10", "selector": {"k8s-app": "kube-dns"},
+                     "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},
+                               {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}}
 KUBELET_DROP_INS = "/etc/kubernetes/kubelet/config.json.d"  # kubelet --config-dir (nodeadm, Kubernetes 1.29+)
 CLOUD_DIR = "/var/lib/cloud/instance"  # where cloud-init keeps the user-data parts on a real instance
 RESTART_BACKOFF = 5.0
@@ -93,6 +104,11 @@ class Agent:
         self.carrier_ips: dict[str, str | None] = {}  # instance id -> carrier address last seen
         self.vpc_ips: dict[str, str] = {}  # instance id -> the node's private address in the lab (VPC_NETWORK)
         self.jobs = JobController(self.kube, self.submit, self.busy, self.write, self.write_status)
+        self.coredns: dict = {}  # (region, cluster) -> (monotonic time, the coredns add-on's values or None)
+        self.dns_placement: dict[tuple[str, str], dict[str, str]] = {}  # (region, cluster) -> replica -> node name
+        self.dns_routers: dict[str, dns.DnsRouter] = {}  # node private address -> its cluster's router
+        self.dns_names: dict[tuple[str, str], str] = {}  # (service, namespace) -> its address (what lookups answer)
+        self.dns = dns.DnsServer(self.route_dns, self.lookup_dns)
 
     # ---- EC2 ----
     def instances(self) -> dict[str, Instance]:
@@ -548,6 +564,80 @@ class Agent:
         self.enforcing[(region, cluster)] = (time.monotonic(), enforced)
         return enforced
 
+    # ---- cluster DNS (the coredns add-on) ----
+    def coredns_values(self, region: str, cluster: str) -> dict | None:
+        """The coredns add-on's configuration values when it is ACTIVE on the cluster, else None (cached)."""
+        cached = self.coredns.get((region, cluster))
+        if cached and time.monotonic() - cached[0] < ENFORCEMENT_TTL:
+            return cached[1]
+        try:
+            addon = self.eks[region].describe_addon(clusterName=cluster, addonName="coredns")["addon"]
+            values = (yaml.safe_load(addon.get("configurationValues") or "") or {}) \
+                if addon.get("status") in ("ACTIVE", "UPDATING", "DEGRADED") else None
+        except Exception:  # no add-on (ResourceNotFound), no cluster, endpoint busy: no CoreDNS
+            values = None
+        self.coredns[(region, cluster)] = (time.monotonic(), values)
+        return values
+
+    def reconcile_dns(self, nodes: dict[str, dict], instances: dict[str, Instance]) -> None:
+        """Place each cluster's CoreDNS replicas (no containers: the agent answers for them), mirror them as Pods
+        in kube-system, and serve cluster DNS on every node's private address through its cluster's router."""
+        services = self.kube.list("Service")
+        kube_dns = next((s for s in services if s["metadata"].get("namespace") == DNS_NAMESPACE
+                         and s["metadata"]["name"] == "kube-dns"), None)
+        if kube_dns is None:  # EKS creates it with the cluster; the lab has one Kubernetes API for all clusters
+            self.kube.apply(KUBE_DNS, None)
+            kube_dns = KUBE_DNS
+        distribution = (kube_dns.get("spec") or {}).get("trafficDistribution")
+        self.dns_names = {(s["metadata"]["name"], s["metadata"].get("namespace", "default")):
+                          (s.get("spec") or {}).get("clusterIP") or _service_address(s) for s in services}
+        clusters: dict[tuple[str, str], list[str]] = {}
+        for instance_id in nodes:
+            clusters.setdefault((instances[instance_id].region, self.node_clusters.get(instance_id, "")),
+                                []).append(instance_id)
+        routers, pods = {}, {}
+        for (region, cluster), members in clusters.items():
+            values = self.coredns_values(region, cluster) if cluster else None
+            infos = {nodes[i]["metadata"]["name"]: dns.NodeInfo.from_node(nodes[i]) for i in members}
+            for i in members:
+                infos[nodes[i]["metadata"]["name"]].schedulable = i not in self.cordoned
+            placement = {} if values is None else dns.place_replicas(
+                int(values.get("replicaCount", 2)), list(infos.values()), self.dns_placement.get((region, cluster), {}),
+                values.get("topologySpreadConstraints") or [], values.get("tolerations") or [],
+                prefix=f"coredns-{cluster}")
+            self.dns_placement[(region, cluster)] = placement
+            router = dns.DnsRouter()
+            router.update({self.vpc_ips[i]: instances[i].zone for i in members if i in self.vpc_ips},
+                          [(pod, infos[node].zone) for pod, node in placement.items()], distribution)
+            routers |= {self.vpc_ips[i]: router for i in members if i in self.vpc_ips}
+            for pod, node in placement.items():
+                pods[pod] = {"apiVersion": "v1", "kind": "Pod",
+                             "metadata": {"name": pod, "namespace": DNS_NAMESPACE,
+                                          "labels": {"k8s-app": "kube-dns", "eks.amazonaws.com/component": "coredns",
+                                                     DNS_REPLICA_LABEL: cluster}},
+                             "spec": {"nodeName": node},
+                             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+        self.dns_routers = routers
+        self.dns.sync(routers)
+        current = {p["metadata"]["name"]: p for p in self.kube.list("Pod")
+                   if DNS_REPLICA_LABEL in p["metadata"].get("labels", {})}
+        for name in set(current) - set(pods):
+            self.kube.delete("Pod", DNS_NAMESPACE, name)
+            self.written.pop(("Pod", DNS_NAMESPACE, name), None)
+        for name, pod in pods.items():
+            self.write(pod, current.get(name))
+
+    def route_dns(self, address: str) -> tuple[bool, str]:
+        router = self.dns_routers.get(address)
+        return router(address) if router else (False, f"no node at {address}")
+
+    def lookup_dns(self, name: str) -> list[str] | None:
+        if name.rstrip(".").lower() == "kubernetes.default.svc.cluster.local":
+            return ["172.20.0.1"]
+        service = dns.service_name(name)
+        address = self.dns_names.get(service) if service else None
+        return [address] if address else None
+
     # ---- plumbing ----
     def submit(self, key: str, fn, *args) -> None:
         def done(fut: Future) -> None:
@@ -580,6 +670,7 @@ class Agent:
             pods = self.reconcile_deployments(nodes, instances)
             self.reconcile_services(nodes, instances, pods)
             self.jobs.reconcile(nodes, {i: self.vpc_ips[i] for i in nodes if i in self.vpc_ips})
+            self.reconcile_dns(nodes, instances)
         finally:
             self.reap()
 
@@ -595,6 +686,14 @@ class Agent:
                 self.written.clear()  # the Kubernetes API may have restarted empty: rewrite everything
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
         self.proxy.close()
+        self.dns.close()
+
+
+def _service_address(service: dict) -> str:
+    """A stable service-CIDR address for a Service the lab gave no clusterIP (names must resolve to something)."""
+    key = f"{service['metadata'].get('namespace')}/{service['metadata']['name']}".encode()
+    digest = int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
+    return str(ipaddress.ip_network("172.20.0.0/16")[16 + digest % 65000])  # above kube-dns's .10
 
 
 def subprocess_rc(cmd: list[str], out) -> int:

@@ -3,10 +3,11 @@
 - One pod per Job (completions 1, parallelism 1, restartPolicy Never; backoffLimit is not retried): pinned by
   spec.nodeName, else scheduled on a Ready node by nodeSelector, required node affinity and taints. A pinned node
   that does not exist or is not Ready leaves the pod Pending.
-- The pod runs as a container on the host network of its node; env fieldRefs status.hostIP and status.podIP give
-  the node's private address (config.VPC_NETWORK in the lab), spec.nodeName the node; the securityContext is
-  enforced as the kubelet does (pods.security_args: runAsNonRoot against the image's user is refused with
-  CreateContainerConfigError; a failed pull is ErrImagePull, tried again).
+- The pod runs as a container on the host network of its node, its /etc/resolv.conf naming cluster DNS at the node's
+  private address (nodes/dns.py: the zone's CoreDNS replicas answer, no other zone's); env fieldRefs status.hostIP
+  and status.podIP give the node's private address (config.VPC_NETWORK in the lab), spec.nodeName the node; the
+  securityContext is enforced as the kubelet does (pods.security_args: runAsNonRoot against the image's user is
+  refused with CreateContainerConfigError; a failed pull is ErrImagePull, tried again).
 - The termination message (/dev/termination-log, at most 4096 bytes, terminationMessagePolicy File) ends up in
   the Pod's status.containerStatuses[].state.terminated.message, with the exit code; the Job gets succeeded/failed,
   completionTime and a Complete or Failed condition.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from edgelab import config
 from edgelab.dockerctl import docker
+from edgelab.nodes import dns
 from edgelab.nodes import pods as podlib
 
 log = logging.getLogger("edgelab.jobs")
@@ -47,6 +49,11 @@ def pod_name(job: dict) -> str:
 
 def message_file(namespace: str, pod: str) -> Path:
     return MESSAGES_DIR / f"{namespace}.{pod}.termination-log"
+
+
+def resolv_file(namespace: str, pod: str) -> Path:
+    """The pod's /etc/resolv.conf: cluster DNS at its node's private address (dnsPolicy ClusterFirst)."""
+    return MESSAGES_DIR / f"{namespace}.{pod}.resolv.conf"
 
 
 def _finished(job: dict) -> str:
@@ -79,6 +86,7 @@ class JobController:
             if job is None or job["metadata"].get("uid", "") != labels.get("edgelab.job-uid", ""):
                 docker("rm", "-f", info["Name"].lstrip("/"), check=False)
                 message_file(namespace, labels["edgelab.pod"]).unlink(missing_ok=True)
+                resolv_file(namespace, labels["edgelab.pod"]).unlink(missing_ok=True)
                 log.info("job %s/%s deleted: pod %s removed", namespace, name, labels["edgelab.pod"])
                 continue
             if info["State"]["Running"] and labels.get("edgelab.instance") not in nodes:
@@ -190,6 +198,9 @@ class JobController:
         message.parent.mkdir(parents=True, exist_ok=True)
         message.write_text("")
         message.chmod(0o666)  # whatever user the container runs as may write its message
+        resolv = resolv_file(namespace, pod)
+        resolv.write_text(dns.resolv_conf(address, namespace))
+        resolv.chmod(0o644)
         fields = {"status.hostIP": address, "status.podIP": address, "spec.nodeName": node["metadata"]["name"],
                   "metadata.name": pod, "metadata.namespace": namespace}
         args = ["run", "-d", "--name", container, "--network", "host", "--label", "edgelab.role=job",
@@ -197,6 +208,7 @@ class JobController:
                 "--label", f"edgelab.job-uid={job['metadata'].get('uid', '')}", "--label", f"edgelab.pod={pod}",
                 "--label", f"edgelab.instance={instance_id}", "--label", f"edgelab.node={node['metadata']['name']}",
                 "-v", f"{message}:{spec.get('terminationMessagePath', '/dev/termination-log')}",
+                "-v", f"{resolv}:/etc/resolv.conf:ro",
                 *podlib.env_args(spec, fields), *security]
         command = spec.get("command") or []
         if command:
