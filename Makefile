@@ -55,14 +55,18 @@ lint: venv
 	ANSIBLE_HOME=$(CURDIR)/.cache/ansible-home $(BIN)/ansible-lint  # not ~/.ansible: an installed copy there would shadow this clone
 	$(PY) scripts/role_readmes.py --check
 
+# Role tests that bring their own AWS endpoint (in-process) and a private Kubernetes API: no lab, so they run in the
+# parallel pool with the unit tests instead of one after the other on the lab.
+OFFLINE_ROLE_TESTS := tests/roles/test_deploy_offline.py tests/roles/test_deploy_endpoint_check.py
+
 # Tests that need no lab (the AWS endpoint they use runs in-process on a free loopback port).
 unit: venv
-	$(BIN)/pytest -q -n auto tests/unit tests/model tests/awx
+	$(BIN)/pytest -q -n auto tests/unit tests/model tests/awx $(OFFLINE_ROLE_TESTS)
 
 # Tests on the running lab; tests/lab goes last because its lifecycle test restarts the lab.
 lab-test: lab-up
 	$(BIN)/pytest -q tests/runtime
-	$(BIN)/pytest -q --durations=25 tests/roles tests/e2e
+	$(BIN)/pytest -q --durations=25 tests/roles tests/e2e $(addprefix --ignore=,$(OFFLINE_ROLE_TESTS))
 	$(BIN)/pytest -q tests/lab
 
 # Molecule brings the lab up itself and takes it down after teardown.
