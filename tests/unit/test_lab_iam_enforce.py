@@ -4,6 +4,7 @@ keys the product relies on, with AWS's errors otherwise. Runs its own in-process
 again after the module (moto's state and the lab config are per process)."""
 
 import json
+import logging
 import uuid
 
 import boto3
@@ -333,8 +334,26 @@ def test_switch_off_changes_nothing(lab):
     finally:
         requests.post(f"{lab}/_lab/config", json={"iam": "enforce"}, timeout=5).raise_for_status()
     assert error(lambda: _client(lab, "ec2", stranger, "x").describe_vpcs())[1] == "AuthFailure"
-    r = requests.post(f"{lab}/_lab/config", json={"iam": "audit"}, timeout=5)
-    assert r.status_code == 400 and "iam must be off or enforce" in r.json()["error"]
+    r = requests.post(f"{lab}/_lab/config", json={"iam": "permissive"}, timeout=5)
+    assert r.status_code == 400 and "iam must be off, enforce or audit" in r.json()["error"]
+
+
+def test_audit_mode_logs_what_enforcement_would_refuse_and_lets_it_through(lab, user, caplog):
+    client = user(allow("s3:ListAllMyBuckets"))
+    requests.post(f"{lab}/_lab/config", json={"iam": "audit"}, timeout=5).raise_for_status()
+    try:
+        with caplog.at_level(logging.WARNING, logger="edgelab.aws.iam_enforce"):
+            assert "Buckets" in client("s3").list_buckets()  # allowed: nothing logged
+            assert "Vpcs" in client("ec2").describe_vpcs()  # would be refused: logged, answered
+            assert "Vpcs" in _client(lab, "ec2", "AKIAIOSFODNN7EXAMPLE", "x").describe_vpcs()  # unknown key: same
+    finally:
+        requests.post(f"{lab}/_lab/config", json={"iam": "enforce"}, timeout=5).raise_for_status()
+    audit = [r.getMessage() for r in caplog.records if r.getMessage().startswith("IAM audit:")]
+    assert len(audit) == 2, audit
+    assert audit[0].startswith("IAM audit: UnauthorizedOperation: ") and \
+        f"User: {client.arn} is not authorized to perform: ec2:DescribeVpcs on resource: *" in audit[0]
+    assert audit[1].startswith("IAM audit: AuthFailure: ")
+    assert error(lambda: client("ec2").describe_vpcs())[1] == "UnauthorizedOperation"
 
 
 def test_switch_default_off_and_env(monkeypatch):

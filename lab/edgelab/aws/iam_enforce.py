@@ -1,4 +1,4 @@
-"""IAM enforcement on the lab AWS endpoint (lab config `iam`: "off" by default, "enforce").
+"""IAM enforcement on the lab AWS endpoint (lab config `iam`: "off" by default, "enforce", "audit").
 
 When enforced, every AWS call is authenticated and authorized here, in the WSGI layer, before faults, the lab's own
 handlers (EKS access entries, add-ons, cluster updates) and moto:
@@ -8,12 +8,15 @@ handlers (EKS access entries, add-ons, cluster updates) and moto:
   protocol (InvalidClientTokenId, UnrecognizedClientException, AuthFailure, S3 InvalidAccessKeyId, ...);
 - the call is turned into (IAM action, resource ARN, condition context) targets (`targets`) and each must be allowed
   by the caller's identity policies (iam_policy.py), else AWS's AccessDenied shape for the protocol.
+In "audit" mode every call is evaluated the same way but goes on: what enforcement would refuse is logged (logger
+edgelab.aws.iam_enforce, `IAM audit: <code>: <message>`), so one run lists every permission a policy lacks.
 What is and is not evaluated: lab/edgelab/aws/README.md, "IAM enforcement".
 """
 
 import functools
 import io
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ from edgelab import config
 from . import iam_policy
 from .state import LAB
 
+log = logging.getLogger(__name__)
 ADMIN_KEY = config.CREDENTIALS["AWS_ACCESS_KEY_ID"]
 ACCOUNT = config.ACCOUNT_ID
 _REST = ("s3", "eks", "route53")  # REST services the lab serves (the others are query or JSON protocol)
@@ -561,8 +565,9 @@ def response(environ: dict, cred: tuple | None, refused: Refused) -> tuple[int, 
         json.dumps({"message": refused.message}).encode()
 
 
-def check(environ: dict) -> tuple[int, list, bytes] | None:
-    """None if the call may go on (environ's body is put back for the next reader), else the error response."""
+def check(environ: dict, audit: bool = False) -> tuple[int, list, bytes] | None:
+    """None if the call may go on (environ's body is put back for the next reader), else the error response.
+    audit: log the refusal instead and let the call go on."""
     from werkzeug.wsgi import get_input_stream
     body = get_input_stream(environ).read()
     environ["wsgi.input"] = io.BytesIO(body)
@@ -584,5 +589,8 @@ def check(environ: dict) -> tuple[int, list, bytes] | None:
         if denied:
             raise denial(principal, denied, cred[2])
     except Refused as refused:
+        if audit:
+            log.warning("IAM audit: %s: %s", refused.code, refused.message)
+            return None
         return response(environ, cred, refused)
     return None

@@ -80,9 +80,9 @@ class LabApp:
             out = list(self.moto(environ, start_response))
             LAB.after_reset()
             return out
-        if LAB.iam == "enforce":  # authenticate and authorize as IAM would, before anything answers (iam_enforce.py)
+        if LAB.iam in ("enforce", "audit"):  # authenticate and authorize as IAM would, first (iam_enforce.py)
             from . import iam_enforce
-            refused = iam_enforce.check(environ)
+            refused = iam_enforce.check(environ, audit=LAB.iam == "audit")
             if refused:
                 return _respond(start_response, *refused)
         kind = faults.pick(environ)

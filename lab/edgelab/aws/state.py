@@ -48,7 +48,8 @@ class LabState:
     def reset_config(self) -> None:
         with self.lock:
             self.zone_groups = os.environ.get("EDGELAB_ZONE_GROUPS", "shared")  # or per-zone (Wavelength groups)
-            self.iam = os.environ.get("EDGELAB_IAM", "off")  # "enforce": IAM authn/authz on every call (iam_enforce.py)
+            # "enforce": IAM authn/authz on every call (iam_enforce.py); "audit": evaluated and logged, never refused
+            self.iam = os.environ.get("EDGELAB_IAM", "off")
             self.delays = dict(self.defaults["delays"])
             self.faults = dict(self.defaults["faults"])
             self.rng = random.Random(self.faults["seed"])  # noqa: S311 (fault dice, not crypto)
@@ -61,8 +62,8 @@ class LabState:
                 raise ValueError(f"unknown settings: {sorted(unknown)}")
             if cfg.get("zone_groups", self.zone_groups) not in ("shared", "per-zone"):
                 raise ValueError("zone_groups must be shared or per-zone")
-            if cfg.get("iam", self.iam) not in ("off", "enforce"):
-                raise ValueError("iam must be off or enforce")
+            if cfg.get("iam", self.iam) not in ("off", "enforce", "audit"):
+                raise ValueError("iam must be off, enforce or audit")
             self.zone_groups = cfg.get("zone_groups", self.zone_groups)
             self.iam = cfg.get("iam", self.iam)
             self.delays.update({k: float(v) for k, v in cfg.get("delays", {}).items()})
