@@ -7,9 +7,11 @@ API on URL" when serving; port 0 = a free port); tests use `subprocess_server()`
   (config.KUBE_STATE_DIR: ca.crt, created once; edgelab.kubetls). The lab EKS returns that CA as
   certificateAuthority.data.
 - Authentication (edgelab.kubeauth): EKS tokens (`k8s-aws-v1.` + presigned STS GetCallerIdentity URL, at most 15
-  minutes old, signed for an existing EKS cluster of the lab AWS endpoint), or the lab-only admin token of the state
-  directory (admin-token: the lab's own components and tests). Anything else -> 401 Unauthorized (a Kubernetes
-  Status), as EKS answers. /version, /healthz, /readyz, /livez answer without credentials.
+  minutes old, signed with its own secret by a key the lab AWS endpoint knows - `testing`, an IAM user's active
+  access key, an unexpired AssumeRole session - for an existing EKS cluster of the lab AWS endpoint), or the
+  lab-only admin token of the state directory (admin-token: the lab's own components and tests). Anything else ->
+  401 Unauthorized (a Kubernetes Status), as EKS answers. /version, /healthz, /readyz, /livez answer without
+  credentials.
 - Authorization (edgelab.kubeauthz): the token's IAM principal (lab STS; an assumed-role session -> its role) must
   have an access entry on the token's cluster (else 401), and each request must be allowed by the entry's access
   policies within their scope (else 403 Forbidden, the Status kube-apiserver sends). The admin token may do anything.
@@ -327,7 +329,8 @@ async def serve(host: str, port: int, state_dir: Path | None = None, aws_url: st
     emulator = LabEmulator()
     emulator.authenticator = kubeauth.Authenticator(files.admin_token, aws_url or config.KUBE_AWS_URL)
     emulator.authorizer = kubeauthz.Authorizer(aws_url or config.KUBE_AWS_URL,
-                                               clusters=emulator.authenticator.clusters)
+                                               clusters=emulator.authenticator.clusters,
+                                               keys=emulator.authenticator.keys)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

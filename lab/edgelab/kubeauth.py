@@ -9,25 +9,32 @@ AWS SDKs' EKS token helpers and aws-iam-authenticator make. EKS hands the URL to
   X-Amz-SignedHeaders has x-k8s-aws-id (and nothing but host and x-k8s-aws-id: a verifier knows no other value);
 - X-Amz-Date at most 15 minutes old and at most 5 minutes in the future (EKS: tokens live 15 minutes, whatever
   X-Amz-Expires says);
+- the key: one the lab AWS endpoint knows (`LabKeys`, its control route POST /_lab/credentials, answers cached a
+  few seconds): the lab's key `testing` (secret `testing`), an IAM user's access key that is Active (not
+  Inactive, not deleted; no session token with it), or the AccessKeyId of an STS AssumeRole session with that
+  session's token in X-Amz-Security-Token, not expired. Any other key id -> refused, as STS refuses it;
 - the SigV4 signature, recomputed with botocore's own pieces (canonical request, string to sign, signature) from
-  the secret key of the access key id (`secret_for`: the lab has one account whose keys all sign with `testing`,
-  as moto accepts) and `x-k8s-aws-id: <name>` for each EKS cluster the lab AWS endpoint lists (the credential's
-  region first, then the other lab regions, as a token is not tied to a region in EKS); the one that matches is
-  the cluster the token is for, and it must exist (DescribeCluster). None matches -> refused.
+  that key's own secret and `x-k8s-aws-id: <name>` for each EKS cluster the lab AWS endpoint lists (the
+  credential's region first, then the other lab regions, as a token is not tied to a region in EKS); the one that
+  matches is the cluster the token is for, and it must exist (DescribeCluster). None matches -> refused (tampered,
+  signed with another secret, or for a cluster that does not exist).
 Authorization (the IAM principal of the key, its access entry and access policies) is edgelab.kubeauthz's; the
-Identity carries what it needs (key id, session token, cluster, region). Session tokens are not checked here.
+Identity carries what it needs (key id, session token, the caller's ARN as STS names it, cluster, region).
 """
 
 import base64
 import binascii
 import datetime
 import hmac
+import json
 import logging
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from botocore.auth import SigV4QueryAuth
@@ -47,6 +54,7 @@ ALLOWED_PARAMS = {"action", "version", "x-amz-algorithm", "x-amz-credential", "x
                   "x-amz-security-token", "x-amz-signature", "x-amz-signedheaders"}
 STS_HOST = re.compile(r"sts(\.[a-z0-9-]+)?\.amazonaws\.com(\.cn)?")
 CACHE_SECONDS = 10.0  # an accepted token is not re-verified for this long (kubectl sends it on every request)
+KEY_CACHE_SECONDS = 2.0  # what the lab AWS endpoint said of a key is reused for this long
 
 
 class Refused(Exception):
@@ -61,15 +69,84 @@ class Identity:
     cluster: str | None = None
     region: str | None = None
     session_token: str | None = None  # X-Amz-Security-Token of the presigned URL (temporary credentials)
+    arn: str | None = None  # the caller as STS GetCallerIdentity names it (a user's ARN, a session's assumed-role)
 
 
 ADMIN = Identity(username="edgelab:admin", admin=True)
 
 
-def lab_secret(access_key_id: str) -> str | None:
-    """Secret key of an access key id. The lab has one account; moto accepts any key id with the secret `testing`.
-    Replace (Authenticator(secret_for=...)) to look up per-user secrets."""
-    return config.CREDENTIALS["AWS_SECRET_ACCESS_KEY"] if access_key_id else None
+# -- the keys of the lab AWS endpoint ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Key:
+    """An access key as the lab AWS endpoint knows it (POST /_lab/credentials, edgelab.aws.credentials)."""
+    access_key_id: str
+    secret: str = field(repr=False)
+    arn: str  # the caller as STS GetCallerIdentity names it
+    kind: str = ""  # lab, user or session
+    principal_arn: str = ""  # the IAM user or role (a session's role, with its path)
+    expiration: datetime.datetime | None = None  # a session's
+
+
+class LabKeys:
+    """lookup(key id, session token) -> Key, or raises Refused: the key's secret, caller and expiry as the lab AWS
+    endpoint knows them (its control route POST /_lab/credentials; never faulted, never IAM-checked). Refused: a key
+    id it does not know (never created, deleted), an Inactive user key, an expired session, a session token that is
+    missing or not the session's (or given with a user's key). Answers, refusals included, are cached for `ttl`
+    seconds: a new, deactivated or deleted key counts within seconds, as on AWS."""
+
+    def __init__(self, aws_url: str = config.KUBE_AWS_URL, ttl: float = KEY_CACHE_SECONDS):
+        self.aws_url, self.ttl = aws_url.rstrip("/"), ttl
+        self._cache: dict = {}  # (key id, session token) -> (monotonic deadline, Key or refusal message)
+        self._lock = threading.Lock()
+        self._http = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+
+    def lookup(self, access_key_id: str, session_token: str | None = None) -> Key:
+        cache_key = (access_key_id, session_token or None)
+        with self._lock:
+            hit = self._cache.get(cache_key)
+        if hit and time.monotonic() < hit[0]:
+            answer = hit[1]
+        else:
+            answer = self._ask(access_key_id, session_token or None)
+            with self._lock:
+                if len(self._cache) > 1000:
+                    self._cache.clear()
+                self._cache[cache_key] = (time.monotonic() + self.ttl, answer)
+        if isinstance(answer, str):
+            raise Refused(answer)
+        return answer
+
+    def _ask(self, access_key_id: str, session_token: str | None) -> "Key | str":
+        """The Key, or why it is refused (a message, cached like a Key); raises Refused if the endpoint fails."""
+        url = f"{self.aws_url}/_lab/credentials"
+        body = json.dumps({"access_key_id": access_key_id, "session_token": session_token}).encode()
+        request = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 (the lab AWS endpoint: http)
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with self._http.open(request, timeout=5) as resp:
+                data = json.load(resp)
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise Refused(f"cannot look up access key {access_key_id} at {url}: HTTP {e.code}") from None
+            try:
+                why = json.load(e).get("error", "")
+            except (ValueError, AttributeError):
+                why = ""
+            return f"unknown access key id {access_key_id} ({why or 'HTTP 404'} at {url})"
+        except (OSError, ValueError) as e:
+            raise Refused(f"cannot look up access key {access_key_id} at {url}: {e}") from None
+        status = data.get("status")
+        if status != "Active" or not data.get("secret_access_key"):
+            why = {"Inactive": "an Inactive access key",
+                   "Expired": f"a session that expired at {data.get('expiration')}",
+                   "InvalidToken": "a session token that is not the key's (missing, another session's, or given "
+                                   "with an IAM user's key)"}.get(status, f"status {status}")
+            return f"access key {access_key_id} ({data.get('arn')}): {why}"
+        expiration = data.get("expiration")
+        return Key(access_key_id=access_key_id, secret=data["secret_access_key"], arn=data.get("arn", ""),
+                   kind=data.get("type", ""), principal_arn=data.get("principal_arn", ""),
+                   expiration=datetime.datetime.strptime(expiration, "%Y-%m-%dT%H:%M:%SZ").replace(
+                       tzinfo=datetime.UTC) if expiration else None)
 
 
 @dataclass(frozen=True)
@@ -226,12 +303,12 @@ class Authenticator:
     """authenticate(Authorization header) -> Identity, or raises Refused. Thread-safe; EKS tokens may block on the
     lab AWS endpoint (run them in a thread from async code; `admin()` is the non-blocking fast path)."""
 
-    def __init__(self, admin_token: str | None, aws_url: str = config.KUBE_AWS_URL,
-                 secret_for: Callable[[str], str | None] = lab_secret, clusters: EksClusters | None = None,
-                 regions: Iterable[str] = config.REGIONS, clock: Callable[[], datetime.datetime] | None = None):
+    def __init__(self, admin_token: str | None, aws_url: str = config.KUBE_AWS_URL, keys: LabKeys | None = None,
+                 clusters: EksClusters | None = None, regions: Iterable[str] = config.REGIONS,
+                 clock: Callable[[], datetime.datetime] | None = None):
         self.admin_token = admin_token
         self.aws_url = aws_url
-        self.secret_for = secret_for
+        self.keys = keys or LabKeys(aws_url)  # anything with lookup(key id, session token) -> Key
         self.clusters = clusters or EksClusters(aws_url)
         self.regions = list(regions)
         self.clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
@@ -263,20 +340,26 @@ class Authenticator:
             cached = self._cache.get(token)
         if cached and time.monotonic() < cached[0]:
             return cached[1]
-        identity, presigned = self._eks(token)
-        remaining = (MAX_AGE - (self.clock() - presigned.timestamp)).total_seconds()
+        identity, presigned, key = self._eks(token)
+        now = self.clock()
+        remaining = (MAX_AGE - (now - presigned.timestamp)).total_seconds()
+        if key.expiration is not None:  # a session's token is good until the session ends
+            remaining = min(remaining, (key.expiration - now).total_seconds())
         with self._lock:
             if len(self._cache) > 1000:
                 self._cache.clear()
             self._cache[token] = (time.monotonic() + min(CACHE_SECONDS, remaining), identity)
         return identity
 
-    def _eks(self, token: str) -> tuple[Identity, PresignedURL]:
+    def _eks(self, token: str) -> tuple[Identity, PresignedURL, Key]:
         presigned = decode_token(token, self.lab_hosts)
-        check_time(presigned, self.clock())
-        secret = self.secret_for(presigned.access_key_id)
-        if not secret:
-            raise Refused(f"unknown access key id {presigned.access_key_id}")
+        now = self.clock()
+        check_time(presigned, now)
+        session_token = presigned.params.get("X-Amz-Security-Token")
+        key = self.keys.lookup(presigned.access_key_id, session_token)
+        if key.expiration is not None and key.expiration <= now:
+            raise Refused(f"access key {key.access_key_id} ({key.arn}): a session that expired at {key.expiration}")
+        secret = key.secret
         regions = [presigned.region, *(r for r in self.regions if r != presigned.region)]
         for refresh in (False, True):  # the cached cluster list may predate a new cluster: look again once
             for region in regions:
@@ -286,6 +369,7 @@ class Authenticator:
                     if signature_matches(presigned, name, secret) and self.clusters.exists(region, name):
                         return Identity(username=f"eks:{presigned.access_key_id}",
                                         access_key_id=presigned.access_key_id, cluster=name, region=region,
-                                        session_token=presigned.params.get("X-Amz-Security-Token")), presigned
+                                        session_token=session_token, arn=key.arn), presigned, key
         raise Refused(f"signature matches no EKS cluster of the lab (key id {presigned.access_key_id}, "
-                      f"regions {', '.join(regions)}): tampered, wrong secret, or a cluster that does not exist")
+                      f"regions {', '.join(regions)}): tampered, signed with another secret than the key's, or a "
+                      f"cluster that does not exist")

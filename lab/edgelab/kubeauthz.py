@@ -1,10 +1,12 @@
 """Authorization of the lab Kubernetes API as EKS does it: IAM principal -> access entry -> access policies.
 
 After edgelab.kubeauth has verified an EKS token (which key signed it, for which cluster), EKS
-- asks STS who the key is (GetCallerIdentity signed with it) and maps an assumed-role session
-  (arn:aws:sts::ACCT:assumed-role/ROLE/SESSION) to its role (arn:aws:iam::ACCT:role/[PATH/]ROLE): access entries name
-  IAM roles and users, never STS sessions. Roles and users are matched by account and name (EKS matches the
-  principal's unique id, so a role with a path matches its session, whose ARN has no path);
+- asks STS who the key is (GetCallerIdentity signed with it; the lab takes what its AWS endpoint knows of the key,
+  kubeauth.LabKeys, with IAM enforcement on or off: an IAM user's key -> arn:aws:iam::ACCT:user/[PATH/]NAME, an
+  AssumeRole session -> arn:aws:sts::ACCT:assumed-role/ROLE/SESSION, the lab's key `testing` -> moto's
+  arn:aws:sts::ACCT:user/moto) and maps an assumed-role session to its role (arn:aws:iam::ACCT:role/[PATH/]ROLE):
+  access entries name IAM roles and users, never STS sessions. Roles and users are matched by account and name
+  (EKS matches the principal's unique id, so a role with a path matches its session, whose ARN has no path);
 - looks up that principal's access entry on the token's cluster. None -> the authenticator maps no user: 401
   Unauthorized, as for a bad token. Else the user is the entry's username (templates {{SessionName}},
   {{SessionNameRaw}}, {{AccountID}}, {{EC2PrivateDNSName}} filled in) with the entry's kubernetesGroups and
@@ -19,8 +21,9 @@ After edgelab.kubeauth has verified an EKS token (which key signed it, for which
 The lab's admin token (kubeauth.ADMIN) is the lab's own superuser and is never looked up.
 Not evaluated: Kubernetes RBAC objects (Roles/ClusterRoles bound to an entry's groups or username grant nothing
 here), the aws-auth ConfigMap (authentication modes CONFIG_MAP / API_AND_CONFIG_MAP), impersonation.
-Lookups (STS, EKS access entries) go to the lab AWS endpoint with the lab's own credentials and are cached for a
-few seconds (like EKS, a change to an access entry takes effect within seconds, not at once).
+Lookups (the key's caller: POST /_lab/credentials through kubeauth.LabKeys, unless the Identity carries it; EKS access
+entries, with the lab's own credentials) go to the lab AWS endpoint and are cached for a few seconds (like EKS, a
+change to an access entry takes effect within seconds, not at once).
 """
 
 import logging
@@ -357,42 +360,28 @@ _MISSING = object()
 
 class Authorizer:
     """subject(identity) -> Subject (raises kubeauth.Refused: no access entry, 401); check(identity, method, path,
-    query) -> None if allowed, else the 403 Status. Blocking (STS and EKS calls on a cache miss): run it in a
-    thread from async code."""
+    query) -> None if allowed, else the 403 Status. Blocking (lab AWS calls on a cache miss): run it in a thread
+    from async code."""
 
     def __init__(self, aws_url: str = config.KUBE_AWS_URL, ttl: float = 2.0, principal_ttl: float = 30.0,
-                 clusters: "kubeauth.EksClusters | None" = None):
+                 clusters: "kubeauth.EksClusters | None" = None, keys: "kubeauth.LabKeys | None" = None):
         self.aws_url = aws_url
         self.clusters = clusters or kubeauth.EksClusters(aws_url)
+        self.keys = keys or kubeauth.LabKeys(aws_url)
         self._principals = _Cache(principal_ttl)
         self._subjects = _Cache(ttl)
-        self._lock = threading.Lock()
-        self._session = None
 
     def caller(self, identity: kubeauth.Identity) -> Principal:
-        """Who signed the token, as the lab's STS answers GetCallerIdentity signed with the token's key."""
+        """Who signed the token, as STS answers GetCallerIdentity signed with the token's key: the ARN the
+        authenticator found, else the lab AWS endpoint's answer for the key (raises kubeauth.Refused for a key it
+        does not accept: unknown, inactive, expired, wrong session token)."""
+        if identity.arn:
+            return principal(identity.arn)
         key = (identity.access_key_id, identity.session_token)
         cached = self._principals.get(key)
         if cached is not None:
             return cached
-        from botocore.config import Config
-
-        from edgelab.awsclient import _no_faults
-        with self._lock:
-            if self._session is None:
-                import botocore.session
-                self._session = botocore.session.Session()
-            sts = self._session.create_client(
-                "sts", region_name=identity.region or "us-east-1", endpoint_url=self.aws_url,
-                aws_access_key_id=identity.access_key_id,
-                aws_secret_access_key=kubeauth.lab_secret(identity.access_key_id),
-                aws_session_token=identity.session_token,
-                config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=5))
-        sts.meta.events.register("before-send.*.*", _no_faults)
-        try:
-            arn = sts.get_caller_identity()["Arn"]
-        except Exception as e:
-            raise kubeauth.Refused(f"STS GetCallerIdentity failed for key {identity.access_key_id}: {e}") from None
+        arn = self.keys.lookup(identity.access_key_id or "", identity.session_token).arn
         return self._principals.put(key, principal(arn))
 
     def subject(self, identity: kubeauth.Identity) -> Subject:

@@ -122,6 +122,15 @@ class LabApp:
             if what == "resources":
                 from .resources import summary
                 return _json(start_response, 200, summary())
+            if what == "credentials" and method == "POST":  # for the lab Kubernetes API (edgelab.kubeauth)
+                from .credentials import describe
+                if not isinstance(body, dict) or not isinstance(body.get("session_token") or "", str):
+                    raise ValueError('expected {"access_key_id": "...", "session_token": "..." (optional)}')
+                key = describe(str(body.get("access_key_id") or ""), body.get("session_token") or None)
+                if key is None:
+                    return _json(start_response, 404, {"error": "unknown access key id",
+                                                       "access_key_id": body.get("access_key_id")})
+                return _json(start_response, 200, key)
             return _json(start_response, 404, {"error": f"no such lab API: {method} /_lab/{what}"})
         except (ValueError, TypeError) as e:
             return _json(start_response, 400, {"error": str(e)})
