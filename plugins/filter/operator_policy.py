@@ -11,7 +11,7 @@ description:
   - Returns the identity policies that an operator - a user or a role running C(site.yml), every stage,
     C(teardown.yml) (also with purge) and check mode - needs for the deployment O(_input), as two documents (IAM
     policy grammar) named C(<name>-operator-infrastructure) (EC2, Auto Scaling, IAM, SSM) and
-    C(<name>-operator-workload) (EKS, ECR, S3, KMS, Route 53): together they exceed the 6,144 characters of one
+    C(<name>-operator-workload) (EKS, ECR, S3, KMS, Route 53) - together they exceed the 6,144 characters of one
     customer managed policy, each fits in one. Attach both.
   - Scoped as far as AWS allows - by resource name (the cluster, its node groups, add-ons and access entries; the IAM
     roles and instance profile named C(<name>-*); the Auto Scaling groups C(<name>-*); the ECR repositories

@@ -46,8 +46,8 @@ def server(lab_aws, cluster):
 def eks_token(cluster: str, endpoint: str | None, region: str = "us-east-1", when: datetime.datetime | None = None,
               operation: str = "get_caller_identity", secret: str = "testing", key: str = "testing",
               session_token: str | None = None) -> str:
-    """A token made as EKS clients make it (aws eks get-token, aws-iam-authenticator). Every lab key signs with the
-    lab's fixed secret `testing`."""
+    """A token made as EKS clients make it (aws eks get-token, aws-iam-authenticator), signed with the key's own
+    secret (the lab key's is `testing`)."""
     sts = boto3.client("sts", region_name=region, endpoint_url=endpoint, aws_access_key_id=key,
                        aws_secret_access_key=secret, aws_session_token=session_token)
     event = "GetCallerIdentity" if operation == "get_caller_identity" else "GetSessionToken"
@@ -183,11 +183,12 @@ def locked(lab_aws):
     return eks
 
 
-def iam_user(lab_aws, name: str) -> tuple[str, str]:
-    """(user ARN, access key id) of a new IAM user: the lab's STS names the key's user."""
+def iam_user(lab_aws, name: str) -> tuple[str, str, str]:
+    """(user ARN, access key id, secret) of a new IAM user: the lab's STS names the key's user."""
     iam = client(lab_aws, "iam")
     user = iam.create_user(UserName=name)["User"]["Arn"]
-    return user, iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return user, key["AccessKeyId"], key["SecretAccessKey"]
 
 
 def send(server, token: str, method: str, path: str, body: dict | None = None) -> requests.Response:
@@ -199,8 +200,8 @@ def send(server, token: str, method: str, path: str, body: dict | None = None) -
 
 def test_a_valid_token_without_access_entry_is_unauthorized(server, lab_aws, locked):
     """The first Kubernetes call of whoever created the cluster without an access entry for themselves: 401."""
-    _, key = iam_user(lab_aws, "kube-auth-no-entry")
-    token = eks_token(LOCKED, lab_aws.url, key=key)
+    _, key, secret = iam_user(lab_aws, "kube-auth-no-entry")
+    token = eks_token(LOCKED, lab_aws.url, key=key, secret=secret)
     assert_refused(get(server, token))
     assert_refused(get(server, token, "/version"))  # no user at all, not even for the public paths
     assert_refused(get(server, eks_token(LOCKED, lab_aws.url)))  # the lab's default credentials: no entry either
@@ -208,11 +209,11 @@ def test_a_valid_token_without_access_entry_is_unauthorized(server, lab_aws, loc
 
 
 def test_view_policy_reads_and_may_not_write(server, lab_aws, locked):
-    user, key = iam_user(lab_aws, "kube-auth-viewer")
+    user, key, secret = iam_user(lab_aws, "kube-auth-viewer")
     locked.create_access_entry(clusterName=LOCKED, principalArn=user)
     locked.associate_access_policy(clusterName=LOCKED, principalArn=user, policyArn=POLICY + "AmazonEKSViewPolicy",
                                    accessScope={"type": "cluster"})
-    token = eks_token(LOCKED, lab_aws.url, key=key)
+    token = eks_token(LOCKED, lab_aws.url, key=key, secret=secret)
     assert get(server, token).json()["kind"] == "NamespaceList"
     resp = send(server, token, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                               "metadata": {"name": "viewer-ns"}})
@@ -235,7 +236,8 @@ def test_cluster_admin_may_write_and_an_assumed_role_maps_to_its_role(server, la
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]})
     role = iam.create_role(RoleName="kube-auth-deployer", Path="/teams/", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     creds = client(lab_aws, "sts").assume_role(RoleArn=role, RoleSessionName="ci-7")["Credentials"]
-    token = eks_token(LOCKED, lab_aws.url, key=creds["AccessKeyId"], session_token=creds["SessionToken"])
+    token = eks_token(LOCKED, lab_aws.url, key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+                      session_token=creds["SessionToken"])
     locked.create_access_entry(clusterName=LOCKED, principalArn=role)  # the role, with its path
     locked.associate_access_policy(clusterName=LOCKED, principalArn=role,
                                    policyArn=POLICY + "AmazonEKSClusterAdminPolicy", accessScope={"type": "cluster"})
