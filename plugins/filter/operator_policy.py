@@ -5,7 +5,7 @@ DOCUMENTATION = r"""
 ---
 name: operator_policy
 author: edgeml team
-version_added: 0.3.0
+version_added: 0.1.0
 short_description: The least IAM policy that runs the collection's playbooks for one deployment
 description:
   - Returns the identity policies that an operator - a user or a role running C(site.yml), every stage,
