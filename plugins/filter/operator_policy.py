@@ -83,6 +83,7 @@ SERVICE_LINKED = ("autoscaling.amazonaws.com", "eks.amazonaws.com")
 # No resource-level permissions in AWS (the service authorization reference lists no resource type for these).
 DISCOVER_REGIONAL = [
     "autoscaling:Describe*", "ec2:Describe*", "ec2:ModifyAvailabilityZoneGroup", "ecr:GetAuthorizationToken",
+    "ecr:DescribeRepositories",
     "eks:DescribeAddonConfiguration", "eks:DescribeAddonVersions", "eks:ListClusters", "kms:ListAliases",
 ]
 
@@ -124,7 +125,7 @@ ECR_REPOSITORIES = [
 ]
 ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 S3_BUCKET = ["s3:CreateBucket", "s3:DeleteBucket", "s3:GetAccelerateConfiguration", "s3:GetBucket*",
-             "s3:GetEncryptionConfiguration", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutBucket*",
+             "s3:GetEncryptionConfiguration", "s3:GetInventoryConfiguration", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutBucket*",
              "s3:PutEncryptionConfiguration"]
 S3_OBJECTS = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging"]
 ROUTE53 = ["route53:ChangeResourceRecordSets", "route53:GetChange", "route53:GetHostedZone",
@@ -157,7 +158,7 @@ def operator_policy(_input, bucket, region, account, partition="aws", jumpstart_
     jumpstart_bucket = jumpstart_bucket or f"jumpstart-cache-prod-{region}"
     infrastructure = [
         _statement("Discover", DISCOVER_REGIONAL, ["*"], in_region),
-        _statement("WhoAmI", ["sts:GetCallerIdentity", "iam:GetUser"], ["*"]),
+        _statement("WhoAmI", ["sts:GetCallerIdentity", "iam:GetUser", "s3:ListAllMyBuckets"], ["*"]),
         _statement("EksAmiParameters", ["ssm:GetParameter", "ssm:GetParameters"],
                    [f"{arn}:ssm:{region}::parameter/aws/service/eks/optimized-ami/*"]),
         _statement("CreateTaggedEc2", EC2_CREATE, ["*"],
@@ -177,8 +178,9 @@ def operator_policy(_input, bucket, region, account, partition="aws", jumpstart_
         _statement("Roles", IAM_ROLES,
                    [f"{arn}:iam::{account}:role/{name}-*", f"{arn}:iam::{account}:instance-profile/{name}-*"],
                    {"ArnLikeIfExists": {"iam:PolicyARN": [f"{arn}:iam::aws:policy/{p}" for p in MANAGED_POLICIES]}}),
+        # Passed to EC2 by Auto Scaling launches, and (no service named) when it goes into the instance profile.
         _statement("PassNodeRole", ["iam:PassRole"], [f"{arn}:iam::{account}:role/{name}-node"],
-                   {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+                   {"StringEqualsIfExists": {"iam:PassedToService": "ec2.amazonaws.com"}}),
         _statement("PassClusterRole", ["iam:PassRole"], [f"{arn}:iam::{account}:role/{name}-cluster"],
                    {"StringEquals": {"iam:PassedToService": "eks.amazonaws.com"}}),
         _statement("ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"],

@@ -226,6 +226,25 @@ def test_ec2_resource_and_request_tag_conditions(admin, user):
         == "UnauthorizedOperation"
 
 
+def test_launch_template_content_is_not_authorized_when_the_template_is_written(admin, user, subnets):
+    """CreateLaunchTemplate authorizes the launch template only: its AMI and subnet are checked at launch."""
+    tagged = {"StringEquals": {"aws:RequestTag/team": "edge"}}
+    writer = user(allow("ec2:CreateLaunchTemplate", f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/*", **tagged))
+    template = writer("ec2").create_launch_template(
+        LaunchTemplateName=f"lt-{uid()}", LaunchTemplateData={
+            "ImageId": "ami-12c6146b", "InstanceType": "t3.micro",
+            "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": subnets[0]}]},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": "team", "Value": "edge"}]}])
+    assert template["LaunchTemplate"]["LaunchTemplateId"].startswith("lt-")
+    # Later calls naming the template are authorized on it, with its tags.
+    name = template["LaunchTemplate"]["LaunchTemplateName"]
+    owner = user(allow("ec2:DeleteLaunchTemplate", StringEquals={"aws:ResourceTag/team": "edge"}))
+    stranger = user(allow("ec2:DeleteLaunchTemplate", StringEquals={"aws:ResourceTag/team": "billing"}))
+    assert error(lambda: stranger("ec2").delete_launch_template(LaunchTemplateName=name))[1] == \
+        "UnauthorizedOperation"
+    owner("ec2").delete_launch_template(LaunchTemplateName=name)
+
+
 def test_autoscaling_resource_tag_condition(admin, user, subnets):
     ec2, asg = admin("ec2"), admin("autoscaling")
     ami = ec2.describe_images(Owners=["602401143452"])["Images"][0]["ImageId"]

@@ -38,10 +38,11 @@ NOT_CALLED = {
     # kms_key_info looks the key up by id or alias, without grants, policies, rotation or tags.
     "kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListGrants", "kms:ListKeyPolicies",
     "kms:ListKeys", "kms:ListResourceTags", "kms:Verify",
-    # s3_bucket / s3_object: no inventory configuration, object ACLs, object lock; the bucket policy is replaced,
-    # never deleted; object tags are not set; bucket_info is not used.
-    "s3:DeleteBucketInventoryConfiguration", "s3:ListBucketInventoryConfigurations", "s3:DeleteBucketPolicy",
-    "s3:DeleteObjectTagging", "s3:PutObjectAcl", "s3:PutObjectLockConfiguration", "s3:ListAllMyBuckets",
+    # s3_bucket / s3_object: no inventory configuration (only read), object ACLs, object lock,
+    # transfer acceleration; the bucket policy is
+    # replaced, never deleted; object tags are not set.
+    "s3:PutInventoryConfiguration", "s3:DeleteBucketPolicy", "s3:DeleteObjectTagging", "s3:PutObjectAcl",
+    "s3:PutBucketObjectLockConfiguration", "s3:PutAccelerateConfiguration",
 }
 
 

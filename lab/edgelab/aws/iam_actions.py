@@ -26,6 +26,16 @@ S3_ACTIONS = {
     "GetBucketReplication": "GetReplicationConfiguration", "GetObjectLockConfiguration":
     "GetBucketObjectLockConfiguration", "DeleteBucketOwnershipControls": "PutBucketOwnershipControls",
     "GetBucketWebsite": "GetBucketWebsite", "DeleteBucketWebsite": "DeleteBucketWebsite",
+    "PutBucketAccelerateConfiguration": "PutAccelerateConfiguration",
+    "PutObjectLockConfiguration": "PutBucketObjectLockConfiguration",
+    "ListBucketInventoryConfigurations": "GetInventoryConfiguration",
+    "GetBucketInventoryConfiguration": "GetInventoryConfiguration",
+    "PutBucketInventoryConfiguration": "PutInventoryConfiguration",
+    "DeleteBucketInventoryConfiguration": "PutInventoryConfiguration",
+    "ListBucketAnalyticsConfigurations": "GetAnalyticsConfiguration",
+    "ListBucketMetricsConfigurations": "GetMetricsConfiguration",
+    "ListBucketIntelligentTieringConfigurations": "GetIntelligentTieringConfiguration",
+    "PutBucketReplication": "PutReplicationConfiguration", "DeleteBucketReplication": "PutReplicationConfiguration",
 }
 # ...and those that take the Version variant when the request names a versionId
 S3_VERSIONED = {"GetObject": "GetObjectVersion", "HeadObject": "GetObjectVersion",

@@ -307,8 +307,13 @@ def _ec2(call: Call) -> list[Target]:
         targets.append(Target(action, _arn("ec2", call.region, f"{rtype}/*"), _request_tags(spec_tags.get(rtype, {}))))
     tags_backend = ec2_backends[ACCOUNT][call.region]
     create_tags = {p[f"Tag.{i}.Key"]: p.get(f"Tag.{i}.Value", "") for i in range(1, 51) if f"Tag.{i}.Key" in p}
-    ids = sorted({v for k, v in p.items() if not k.startswith(("Filter.", "TagSpecification.")) and isinstance(v, str)
-                  and _EC2_ID.match(v)})
+    # A launch template's content (its AMI, subnet, groups) is authorized when instances are launched from it, not
+    # when the template is written (the Service Authorization Reference lists only launch-template for those calls).
+    ids = sorted({v for k, v in p.items() if not k.startswith(("Filter.", "TagSpecification.", "LaunchTemplateData."))
+                  and k != "LaunchTemplateName" and isinstance(v, str) and _EC2_ID.match(v)})  # a name is no id
+    named = tags_backend.launch_template_name_to_ids.get(p.get("LaunchTemplateName", ""))
+    if named and call.operation != "CreateLaunchTemplate":  # a template named, not given by id: AWS resolves it
+        ids = sorted({*ids, named})
     for rid in ids:
         tags = dict(tags_backend.tags.get(rid, {}))
         rtype = _EC2_TYPES[rid.split("-")[0]]
