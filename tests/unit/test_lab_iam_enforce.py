@@ -245,6 +245,29 @@ def test_launch_template_content_is_not_authorized_when_the_template_is_written(
     owner("ec2").delete_launch_template(LaunchTemplateName=name)
 
 
+def test_disassociations_are_authorized_on_the_address_and_the_route_table(admin, user, subnets):
+    ec2 = admin("ec2")
+    eni = ec2.create_network_interface(SubnetId=subnets[0])["NetworkInterface"]["NetworkInterfaceId"]
+    alloc = ec2.allocate_address(Domain="vpc", TagSpecifications=[
+        {"ResourceType": "elastic-ip", "Tags": [{"Key": "team", "Value": "edge"}]}])["AllocationId"]
+    association = ec2.associate_address(AllocationId=alloc, NetworkInterfaceId=eni)["AssociationId"]
+    stranger = user(allow("ec2:DisassociateAddress", StringEquals={"aws:ResourceTag/team": "billing"}))
+    _, code, message = error(lambda: stranger("ec2").disassociate_address(AssociationId=association))
+    assert code == "UnauthorizedOperation" and f"elastic-ip/{alloc}" in message
+    user(allow("ec2:DisassociateAddress", StringEquals={"aws:ResourceTag/team": "edge"}))("ec2").disassociate_address(
+        AssociationId=association)
+    table = ec2.create_route_table(VpcId=ec2.describe_subnets(SubnetIds=[subnets[0]])["Subnets"][0]["VpcId"],
+                                   TagSpecifications=[{"ResourceType": "route-table",
+                                                       "Tags": [{"Key": "team", "Value": "edge"}]}])
+    table_id = table["RouteTable"]["RouteTableId"]
+    association = ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnets[0])["AssociationId"]
+    stranger = user(allow("ec2:DisassociateRouteTable", StringEquals={"aws:ResourceTag/team": "billing"}))
+    assert f"route-table/{table_id}" in error(lambda: stranger("ec2").disassociate_route_table(
+        AssociationId=association))[2]
+    user(allow("ec2:DisassociateRouteTable", StringEquals={"aws:ResourceTag/team": "edge"}))(
+        "ec2").disassociate_route_table(AssociationId=association)
+
+
 def test_autoscaling_resource_tag_condition(admin, user, subnets):
     ec2, asg = admin("ec2"), admin("autoscaling")
     ami = ec2.describe_images(Owners=["602401143452"])["Images"][0]["ImageId"]

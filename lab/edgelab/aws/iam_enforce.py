@@ -311,6 +311,12 @@ def _ec2(call: Call) -> list[Target]:
     # when the template is written (the Service Authorization Reference lists only launch-template for those calls).
     ids = sorted({v for k, v in p.items() if not k.startswith(("Filter.", "TagSpecification.", "LaunchTemplateData."))
                   and k != "LaunchTemplateName" and isinstance(v, str) and _EC2_ID.match(v)})  # a name is no id
+    if p.get("AssociationId", "").startswith("eipassoc-"):  # DisassociateAddress: authorized on the address
+        ids = sorted({*ids, *(a.allocation_id for a in tags_backend.addresses
+                              if a.association_id == p["AssociationId"] and a.allocation_id)})
+    if p.get("AssociationId", "").startswith("rtbassoc-"):  # DisassociateRouteTable: authorized on the table
+        ids = sorted({*ids, *(t.id for t in tags_backend.route_tables.values()
+                              if p["AssociationId"] in t._associations)})  # moto keeps them private
     named = tags_backend.launch_template_name_to_ids.get(p.get("LaunchTemplateName", ""))
     if named and call.operation != "CreateLaunchTemplate":  # a template named, not given by id: AWS resolves it
         ids = sorted({*ids, named})
