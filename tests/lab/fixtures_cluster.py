@@ -143,17 +143,40 @@ spec:
 """
 
 
+NODE_PROFILE = "lab-test-node"  # the test nodes' instance profile and role: may read the test buckets only
+
+
+@pytest.fixture(scope="session")
+def node_profile(aws):
+    """An instance profile whose role may read s3://lab-test-*/ (the node agent gives its user data only that)."""
+    import json
+    iam = aws("iam")
+    if NODE_PROFILE in [p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]]:
+        return NODE_PROFILE  # a reused lab (EDGELAB_REUSE) keeps it
+    iam.create_role(RoleName=NODE_PROFILE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName=NODE_PROFILE, PolicyName="read-test-buckets", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                "Resource": "arn:aws:s3:::lab-test-*/*"}]}))
+    iam.create_instance_profile(InstanceProfileName=NODE_PROFILE)
+    iam.add_role_to_instance_profile(InstanceProfileName=NODE_PROFILE, RoleName=NODE_PROFILE)
+    time.sleep(3)  # the lab's iam_propagation delay (2 s): a new profile is not usable by Auto Scaling yet, as on AWS
+    return NODE_PROFILE
+
+
 @pytest.fixture
-def node_group(aws, wavelength_subnet):
-    """Factory: an ASG of `size` t3.xlarge instances with carrier IPs, from a launch template with user data.
-    Returns (asg name, [instance ids]) once the instances are InService; deletes the ASG afterwards."""
+def node_group(aws, wavelength_subnet, node_profile):
+    """Factory: an ASG of `size` t3.xlarge instances with carrier IPs, from a launch template with user data and the
+    test instance profile. Returns (asg name, [instance ids]) once the instances are InService; deletes the ASG
+    afterwards."""
     ec2, asg = aws("ec2"), aws("autoscaling")
     created = []
 
     def make(user_data: str, size: int = 1) -> tuple[str, list[str]]:
         name = f"lab-test-{uuid.uuid4().hex[:8]}"
         ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
-            "ImageId": "ami-12c6146b", "InstanceType": "t3.xlarge",
+            "ImageId": "ami-12c6146b", "InstanceType": "t3.xlarge", "IamInstanceProfile": {"Name": node_profile},
             "UserData": base64.b64encode(user_data.encode()).decode(),
             "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": wavelength_subnet,
                                    "AssociateCarrierIpAddress": True}]})

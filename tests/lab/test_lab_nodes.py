@@ -18,6 +18,7 @@ sleep 1
 mkdir -p /var/lib/edgeml/models/m
 echo "ran as $(id -un)" > /var/lib/edgeml/boot-marker
 aws s3 cp s3://lab-test-userdata/model.txt /var/lib/edgeml/models/m/model.txt
+aws sts get-caller-identity --query Arn --output text > /var/lib/edgeml/identity
 """
 
 
@@ -39,6 +40,9 @@ def test_user_data_runs_before_node_is_ready(aws, kube, node_group, s3_object):
     # the Node appears only once the user data finished: its side effects are already on the node disk
     assert (disk / "boot-marker").read_text() == "ran as root\n"
     assert (disk / "models/m/model.txt").read_text() == "weights-v1"
+    # with its instance profile's role, as IMDS hands it out, not the lab's administrator key
+    assert (disk / "identity").read_text().strip() == \
+        f"arn:aws:sts::{config.ACCOUNT_ID}:assumed-role/lab-test-node/{instance_id}"
     assert ready_status(node) == "True"
     inst = instance(aws, instance_id)
     labels = node["metadata"]["labels"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from botocore.exceptions import ClientError
 
 from edgelab import config
 from edgelab.awsclient import client
@@ -87,6 +88,7 @@ class Agent:
         self.kube = Kube()
         self.ec2 = {r: client("ec2", r) for r in config.REGIONS}
         self.eks = {r: client("eks", r) for r in config.REGIONS}
+        self.iam, self.sts = client("iam"), client("sts")  # instance profiles -> node credentials
         self.enforcing: dict = {}  # (region, cluster) -> (monotonic time, vpc-cni enforces NetworkPolicies)
         self.node_clusters: dict[str, str] = {}  # instance id -> its NodeConfig's cluster name
         self.autoscaling = {r: client("autoscaling", r) for r in config.REGIONS}
@@ -166,6 +168,33 @@ class Agent:
         attr = ec2.describe_instance_attribute(InstanceId=inst.id, Attribute="userData")
         return (attr.get("UserData") or {}).get("Value", "")
 
+    def node_credentials(self, inst: Instance) -> dict:
+        """What the instance metadata service hands a node: temporary credentials of its instance profile's role
+        (an STS session named after the instance, 1 h), none without a profile. Given once, at boot."""
+        ec2 = self.ec2[inst.region]
+        profile = {}
+        for reservation in ec2.describe_instances(InstanceIds=[inst.id])["Reservations"]:
+            profile = reservation["Instances"][0].get("IamInstanceProfile") or {}
+        if not profile and inst.launch_template:
+            ref = {k: inst.launch_template[k] for k in ("LaunchTemplateId", "LaunchTemplateName")
+                   if inst.launch_template.get(k)}
+            versions = ec2.describe_launch_template_versions(
+                **ref, Versions=[str(inst.launch_template.get("Version") or "$Default")])["LaunchTemplateVersions"]
+            profile = versions[0]["LaunchTemplateData"].get("IamInstanceProfile") or {}
+        name = profile.get("Name") or profile.get("Arn", "").rsplit("/", 1)[-1]
+        if not name:
+            log.warning("%s has no instance profile: its user data gets no AWS credentials", inst.id)
+            return {}
+        try:
+            roles = self.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+            session = self.sts.assume_role(RoleArn=roles[0]["Arn"], RoleSessionName=inst.id,
+                                           DurationSeconds=3600)["Credentials"]
+        except (ClientError, IndexError) as e:
+            log.warning("%s: no credentials from instance profile %s: %s", inst.id, name, e)
+            return {}
+        return {"AWS_ACCESS_KEY_ID": session["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": session["SessionToken"]}
+
     # ---- nodes ----
     def boot(self, inst: Instance) -> None:
         """Start the node container and run the user data's shell parts; record the outcome in boot.json."""
@@ -174,8 +203,8 @@ class Agent:
             (disk / sub).mkdir(parents=True, exist_ok=True)
         (disk / "boot.json").unlink(missing_ok=True)
         docker("rm", "-f", name, check=False)
-        creds = {**config.CREDENTIALS, "AWS_ENDPOINT_URL": config.AWS_URL, "AWS_DEFAULT_REGION": inst.region,
-                 "AWS_REGION": inst.region, "AWS_EC2_METADATA_DISABLED": "true"}
+        creds = {**self.node_credentials(inst), "AWS_ENDPOINT_URL": config.AWS_URL,
+                 "AWS_DEFAULT_REGION": inst.region, "AWS_REGION": inst.region, "AWS_EC2_METADATA_DISABLED": "true"}
         docker("run", "-d", "--name", name, "--network", "host", "--hostname", inst.private_dns,
                "--label", "edgelab.role=node", "--label", f"edgelab.instance={inst.id}",
                *(arg for k, v in creds.items() for arg in ("-e", f"{k}={v}")),
