@@ -125,9 +125,11 @@ ECR_REPOSITORIES = [
 ]
 ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 S3_BUCKET = ["s3:CreateBucket", "s3:DeleteBucket", "s3:GetAccelerateConfiguration", "s3:GetBucket*",
-             "s3:GetEncryptionConfiguration", "s3:GetInventoryConfiguration", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutBucket*",
-             "s3:PutEncryptionConfiguration"]
-S3_OBJECTS = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging"]
+             "s3:GetEncryptionConfiguration", "s3:GetInventoryConfiguration", "s3:ListBucket", "s3:ListBucketVersions",
+             "s3:PutBucket*", "s3:PutEncryptionConfiguration"]
+# The bucket is versioned: a purge deletes every version of the deployment's objects.
+S3_OBJECTS = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectTagging",
+              "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectTagging"]
 ROUTE53 = ["route53:ChangeResourceRecordSets", "route53:GetChange", "route53:GetHostedZone",
            "route53:ListHostedZonesByName", "route53:ListResourceRecordSets"]
 KMS = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]

@@ -7,7 +7,14 @@ stages each run alone on it and change nothing (the endpoint stage probing from 
 check mode of the whole job changes nothing; nodes newer than the cluster are refused; removing a zone removes its
 resources while a phone keeps calling another zone and the other zones' nodes stay; a second model in a SageMaker
 inference container (the lab's TensorFlow Serving stand-in) is added while the phone calls the first; a purge
-teardown leaves nothing behind (addresses, both models' repositories included) and a second one changes nothing."""
+teardown leaves nothing behind (addresses, both models' repositories included) and a second one changes nothing.
+
+Least privilege: the lab evaluates IAM for the whole module, and every playbook runs as an IAM user that has only the
+two operator policies the collection's own `operator_policy` playbook wrote for this deployment (the Kubernetes API
+gets that user's tokens too); taking out any one of several sampled statements makes a stage fail, naming the
+action AWS would deny; a node, with its instance profile's credentials (what the lab hands its user data), reads
+its model and nothing else. E2E_IAM_MODE=audit (a debugging aid) lets every call through and lists each one the policies
+lack in .lab/logs/aws.log ("IAM audit:"), instead of stopping at the first."""
 
 import json
 import os
@@ -32,6 +39,8 @@ BIN = Path(sys.executable).parent
 ZONES3 = ["us-east-1-wl1-bos-wlz-1", "us-east-1-wl1-nyc-wlz-1", "us-east-1-wl1-mia-wlz-1"]
 PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
 BUNDLED = BIN.parent / "lib" / PYTHON / "site-packages" / "ansible_collections"  # amazon.aws etc. (ansible bundle)
+IAM_MODE = os.environ.get("E2E_IAM_MODE", "enforce")
+ADMIN_KEYS = {"access_key": "testing", "secret_key": "testing"}  # the lab's administrator
 
 
 def recap(out: str) -> dict:
@@ -78,16 +87,51 @@ def installed(tmp_path_factory):
                              "endpoint_check_source_address": "127.0.2.10",
                              # The lab's endpoints and fixed, non-secret credentials.
                              "edge_aws_endpoint_url": "http://127.0.0.1:4566",
-                             "edge_aws_credentials": {"access_key": "testing", "secret_key": "testing"},
+                             "edge_aws_credentials": ADMIN_KEYS,
                              "edge_registry_tls_verify": False,
                              "edge_jumpstart_environment": {
                                  "AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE": catalog,
                                  "AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE": catalog,
                                  "AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE": "edgelab-jumpstart-content"}}}}
     (work / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    # An administrator writes the operator policies for this deployment; the operator runs everything else with them.
+    rc, out = run(env, work, "operator_policy")
+    assert rc == 0, out[-5000:]
+    operator = create_operator(f"{name}-operator", sorted((work / "artifacts").glob(f"{name}-operator-*.json")))
+    inventory["all"]["vars"]["edge_aws_credentials"] = operator["credentials"]
+    (work / "inventory.yml").write_text(yaml.safe_dump(inventory))
     before = lab_api("resources")
-    yield env, work, before
-    run(env, work, "teardown", "-e", "edge_teardown_purge_artifacts=true")
+    lab_api("config", {"iam": IAM_MODE})
+    try:
+        yield env, work, before
+        run(env, work, "teardown", "-e", "edge_teardown_purge_artifacts=true")
+    finally:
+        lab_api("config", {"iam": "off"})
+        delete_operator(operator)
+
+
+def create_operator(user: str, policy_files: list[Path]) -> dict:
+    """An IAM user with only these customer managed policies attached, and its access key."""
+    iam = aws("iam")
+    iam.create_user(UserName=user)
+    policies = {}
+    for path in policy_files:
+        arn = iam.create_policy(PolicyName=path.stem, PolicyDocument=path.read_text())["Policy"]["Arn"]
+        iam.attach_user_policy(UserName=user, PolicyArn=arn)
+        policies[arn] = json.loads(path.read_text())
+    assert len(policies) == 2, policy_files
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {"user": user, "policies": policies, "key_id": key["AccessKeyId"],
+            "credentials": {"access_key": key["AccessKeyId"], "secret_key": key["SecretAccessKey"]}}
+
+
+def delete_operator(operator: dict) -> None:
+    iam = aws("iam")
+    iam.delete_access_key(UserName=operator["user"], AccessKeyId=operator["key_id"])
+    for arn in operator["policies"]:
+        iam.detach_user_policy(UserName=operator["user"], PolicyArn=arn)
+        iam.delete_policy(PolicyArn=arn)
+    iam.delete_user(UserName=operator["user"])
 
 
 def changed_tasks(out: str) -> list[str]:
@@ -130,6 +174,71 @@ def test_site_then_each_stage_alone_changes_nothing(installed):
     rc, out = run(env, work, "site", "--check")
     assert rc == 0, out[-5000:]
     assert recap(out)["changed"] == 0, changed_tasks(out)
+
+
+def test_a_node_can_read_its_models_and_nothing_else(installed):
+    """On a node, with the credentials of its instance profile's role (what the user data gets): its model artifact
+    can be read; listing the bucket, reading another deployment's prefix and writing anywhere are denied."""
+    _, work, _ = installed
+    inventory = yaml.safe_load((work / "inventory.yml").read_text())["all"]["vars"]
+    name, bucket = inventory["edge_name"], inventory["edge_artifact_bucket"]
+    s3 = aws("s3")
+    artifact = next(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{name}/")["Contents"]
+                    if o["Key"].endswith(".tar.gz"))
+    instance = zone_resources(name)[ZONES3[0]]["instances"][0]
+    node = f"edgelab-node-{instance}"
+
+    def on_node(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "exec", node, *command], capture_output=True, text=True, check=False)
+    s3.put_object(Bucket=bucket, Key="another-deployment/model.tar.gz", Body=b"not yours")
+    try:
+        identity = on_node("aws", "sts", "get-caller-identity", "--query", "Arn", "--output", "text")
+        assert identity.stdout.strip() == f"arn:aws:sts::123456789012:assumed-role/{name}-node/{instance}", identity
+        assert on_node("aws", "s3", "cp", "--no-progress", f"s3://{bucket}/{artifact}", "/tmp/a").returncode == 0
+        for command in (("aws", "s3", "ls", f"s3://{bucket}/"),
+                        ("aws", "s3", "cp", f"s3://{bucket}/another-deployment/model.tar.gz", "/tmp/b"),
+                        ("aws", "s3", "cp", "/etc/hostname", f"s3://{bucket}/{name}/written-by-a-node"),
+                        ("aws", "s3", "cp", "/etc/hostname", f"s3://{bucket}/another-deployment/x")):
+            out = on_node(*command)
+            assert out.returncode != 0 and ("AccessDenied" in out.stderr or "Forbidden" in out.stderr), (command, out)
+    finally:  # every version (the bucket is versioned): the operator may not delete another deployment's objects
+        for version in s3.list_object_versions(Bucket=bucket, Prefix="another-deployment/").get("Versions", []):
+            s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+
+
+# Statement -> (a stage that needs it even when it changes nothing, the action it is denied without it).
+SAMPLED_STATEMENTS = {"Roles": ("nodes", "iam:GetRole"), "Cluster": ("endpoints", "eks:DescribeCluster"),
+                      "Artifacts": ("deploy", "s3:GetObject"),
+                      "ImageRepositories": ("image", "ecr:GetLifecyclePolicy")}
+
+
+def test_each_sampled_operator_statement_is_needed(installed):
+    """Without one statement of the operator policies, a stage that needs it fails on the action it lacks and
+    changes nothing; the full policies are back afterwards."""
+    assert IAM_MODE == "enforce", "E2E_IAM_MODE=audit refuses nothing: this test needs enforcement"
+    env, work, _ = installed
+    iam, name = aws("iam"), yaml.safe_load((work / "inventory.yml").read_text())["all"]["vars"]["edge_name"]
+    user = f"{name}-operator"
+    attached = {p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]}
+    for sid, (stage, action) in SAMPLED_STATEMENTS.items():
+        [arn] = [a for a in attached if any(st["Sid"] == sid for st in policy_document(iam, a)["Statement"])]
+        doc = policy_document(iam, arn)
+        full = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        reduced = {**doc, "Statement": [st for st in doc["Statement"] if st["Sid"] != sid]}
+        version = iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(reduced), SetAsDefault=True)
+        try:
+            rc, out = run(env, work, stage)
+        finally:
+            iam.set_default_policy_version(PolicyArn=arn, VersionId=full)
+            iam.delete_policy_version(PolicyArn=arn, VersionId=version["PolicyVersion"]["VersionId"])
+        assert rc != 0 and f"is not authorized to perform: {action}" in out, f"without {sid}: {out[-4000:]}"
+        assert recap(out)["changed"] == 0, f"without {sid}: {changed_tasks(out)}"
+
+
+def policy_document(iam, arn: str) -> dict:
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    return json.loads(document) if isinstance(document, str) else document
 
 
 def test_nodes_newer_than_the_cluster_are_refused(installed):

@@ -5,6 +5,7 @@ again after the module (moto's state and the lab config are per process)."""
 
 import json
 import logging
+import time
 import uuid
 
 import boto3
@@ -285,6 +286,17 @@ def test_autoscaling_resource_tag_condition(admin, user, subnets):
     status, code, message = error(lambda: scaler("autoscaling").set_desired_capacity(
         AutoScalingGroupName=groups["other"], DesiredCapacity=1))
     assert (status, code) == (403, "AccessDenied") and f"autoScalingGroupName/{groups['other']}" in message
+    # A call naming only an instance is authorized on the instance's group.
+    deadline = time.monotonic() + 10
+    while not (members := asg.describe_auto_scaling_groups(AutoScalingGroupNames=[groups["edge"]])[
+            "AutoScalingGroups"][0]["Instances"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    instance = members[0]["InstanceId"]
+    stranger = user(allow("autoscaling:TerminateInstanceInAutoScalingGroup",
+                          StringEquals={"aws:ResourceTag/team": "other"}))
+    assert f"autoScalingGroupName/{groups['edge']}" in error(lambda: stranger(
+        "autoscaling").terminate_instance_in_auto_scaling_group(InstanceId=instance,
+                                                               ShouldDecrementDesiredCapacity=False))[2]
     for team, size in (("edge", 1), ("other", 0)):
         assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=[groups[team]])["AutoScalingGroups"][0][
             "DesiredCapacity"] == size

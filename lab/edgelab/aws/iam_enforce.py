@@ -342,6 +342,10 @@ def _autoscaling(call: Call) -> list[Target]:
     request = {p[f"Tags.member.{i}.Key"]: p.get(f"Tags.member.{i}.Value", "") for i in range(1, 51)
                if f"Tags.member.{i}.Key" in p}
     groups = autoscaling_backends[ACCOUNT][call.region].autoscaling_groups
+    # Calls naming an instance only (TerminateInstanceInAutoScalingGroup, SetInstanceHealth...) are authorized on
+    # the group the instance is in.
+    instances = {p["InstanceId"]} if "InstanceId" in p else set(_indexed(p, "InstanceIds"))
+    names |= {g.name for g in groups.values() if any(s.instance.id in instances for s in g.instance_states)}
     targets = []
     for name in sorted(names):
         group = groups.get(name)
