@@ -56,7 +56,9 @@ def agent_ok() -> bool:
 
 
 def python_env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(config.REPO / "lab"), "PYTHONUNBUFFERED": "1"}
+    # The lab's AWS endpoint evaluates IAM as AWS does (the lab's own key `testing` is the administrator); set
+    # EDGELAB_IAM=off (or audit) before `lab up` to change that.
+    return {"EDGELAB_IAM": "enforce", **os.environ, "PYTHONPATH": str(config.REPO / "lab"), "PYTHONUNBUFFERED": "1"}
 
 
 def aws_command() -> list[str]:

@@ -9,7 +9,7 @@ resources while a phone keeps calling another zone and the other zones' nodes st
 inference container (the lab's TensorFlow Serving stand-in) is added while the phone calls the first; a purge
 teardown leaves nothing behind (addresses, both models' repositories included) and a second one changes nothing.
 
-Least privilege: the lab evaluates IAM for the whole module, and every playbook runs as an IAM user that has only the
+Least privilege: the lab evaluates IAM (as it does by default), and every playbook runs as an IAM user that has only the
 two operator policies the collection's own `operator_policy` playbook wrote for this deployment (the Kubernetes API
 gets that user's tokens too); taking out any one of several sampled statements makes a stage fail, naming the
 action AWS would deny; a node, with its instance profile's credentials (what the lab hands its user data), reads
@@ -101,12 +101,13 @@ def installed(tmp_path_factory):
     inventory["all"]["vars"]["edge_aws_credentials"] = operator["credentials"]
     (work / "inventory.yml").write_text(yaml.safe_dump(inventory))
     before = lab_api("resources")
+    iam_before = lab_api("config")["iam"]  # the lab enforces IAM by default; E2E_IAM_MODE may ask for audit
     lab_api("config", {"iam": IAM_MODE})
     try:
         yield env, work, before
         run(env, work, "teardown", "-e", "edge_teardown_purge_artifacts=true")
     finally:
-        lab_api("config", {"iam": "off"})
+        lab_api("config", {"iam": iam_before})
         delete_operator(operator)
 
 
