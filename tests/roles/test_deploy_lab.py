@@ -29,6 +29,7 @@ from fixtures_cluster import config, mime_user_data, wait_for
 # The lab fixtures (lab up, AWS clients, Kubernetes helper, Wavelength subnet, node groups), used by name.
 lab, aws, kube = lab_fixtures.lab, lab_fixtures.aws, lab_fixtures.kube
 wavelength_subnet, node_group = lab_fixtures.wavelength_subnet, lab_fixtures.node_group
+node_profile = lab_fixtures.node_profile  # node_group launches its nodes with it
 
 pytestmark = pytest.mark.lab
 
