@@ -13,13 +13,17 @@ description:
     policy grammar) named C(<name>-operator-infrastructure) (EC2, Auto Scaling, IAM, SSM) and
     C(<name>-operator-workload) (EKS, ECR, S3, KMS, Route 53) - together they exceed the 6,144 characters of one
     customer managed policy, each fits in one. Attach both.
-  - Scoped as far as AWS allows - by resource name (the cluster, its node groups, add-ons and access entries; the IAM
-    roles and instance profile named C(<name>-*); the Auto Scaling groups C(<name>-*); the ECR repositories
-    C(<name>/*); the artifact bucket and its C(<name>/) prefix), by the tag C(edgeml:deployment=<name>) for EC2
-    resources (C(aws:RequestTag) on create, C(aws:ResourceTag) afterwards), by C(iam:PassedToService) for the two
-    roles the collection passes and by C(iam:PolicyARN) for the AWS managed policies it attaches. Calls AWS offers no
-    resource-level permission for (C(Describe*), C(ec2:ModifyAvailabilityZoneGroup), C(ecr:GetAuthorizationToken)) are
-    allowed on C(*), limited to the region where the service honours C(aws:RequestedRegion).
+  - Scoped as far as AWS allows - by resource name (the cluster, its add-ons and access entries; the IAM roles
+    C(<name>-node) and C(<name>-cluster) and the instance profile C(<name>-node); the Auto Scaling groups
+    C(<name>-<zone>); the ECR repositories C(<name>/*); the artifact bucket and its C(<name>/) prefix), by the tag
+    C(edgeml:deployment=<name>) for EC2 resources (C(aws:RequestTag) on create, with the C(ec2:CreateTags) that tagging
+    on create implies; C(aws:ResourceTag) afterwards) and for C(eks:CreateCluster), by C(iam:PassedToService) for the
+    two roles the collection passes and by C(iam:PolicyARN) for the AWS managed policies it attaches. Calls AWS offers
+    no resource-level permission for (C(Describe*), C(ec2:ModifyAvailabilityZoneGroup), C(ecr:GetAuthorizationToken))
+    are allowed on C(*), limited to the region where the service honours C(aws:RequestedRegion).
+  - Broader than the deployment, where AWS gives nothing narrower - C(iam:GetRole) on any role (the operator's own
+    role's path, for its access entry), AMIs and snapshots for C(ec2:RunInstances), and interfaces in the region (the
+    stable address moves onto a node's untagged interface; interfaces EKS leaves behind are deleted at teardown).
   - C(docs/iam/) holds them for the example values; C(playbooks/operator_policy.yml) writes them for an inventory's
     deployment.
 positional: _input, bucket, region, account
@@ -49,8 +53,19 @@ options:
       C(jumpstart-cache-prod-<region>).
     type: str
     default: ""
+  jumpstart_gated_bucket:
+    description: Bucket of the gated (EULA) JumpStart models (C(AWS_JUMPSTART_GATED_CONTENT_BUCKET_OVERRIDE)); default
+      C(jumpstart-private-cache-prod-<region>).
+    type: str
+    default: ""
   kms_key:
-    description: ARN of the customer managed KMS key of the artifacts (edge_artifact_kms_key); empty for none.
+    description: Customer managed KMS key of the artifacts (edge_artifact_kms_key) - ARN, key id or alias; empty for
+      none.
+    type: str
+    default: ""
+  repository_kms_key:
+    description: KMS key of the ECR repositories (image_packaging_kms_key, with image_packaging_encryption KMS) - ARN,
+      key id or alias; empty for none.
     type: str
     default: ""
   dns_zone:
@@ -126,15 +141,25 @@ ECR_REPOSITORIES = [
 ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 S3_BUCKET = ["s3:CreateBucket", "s3:DeleteBucket", "s3:GetAccelerateConfiguration", "s3:GetBucket*",
              "s3:GetEncryptionConfiguration", "s3:GetInventoryConfiguration", "s3:ListBucket", "s3:ListBucketVersions",
-             "s3:PutBucket*", "s3:PutEncryptionConfiguration"]
+             "s3:PutBucketOwnershipControls", "s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock",
+             "s3:PutBucketTagging", "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration"]
 # The bucket is versioned: a purge deletes every version of the deployment's objects.
-S3_OBJECTS = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectTagging",
-              "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectTagging"]
+S3_OBJECTS = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject",
+              "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectTagging"]
 ROUTE53 = ["route53:ChangeResourceRecordSets", "route53:GetChange", "route53:GetHostedZone",
            "route53:ListHostedZonesByName", "route53:ListResourceRecordSets"]
 KMS = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+
+def _kms(arn, region, account, key):
+    """(resources, condition) naming a KMS key given as ARN, key id or alias (KMS authorizes on the key's ARN)."""
+    if key.startswith("arn:"):
+        return [key], None
+    if key.startswith("alias/"):
+        return [f"{arn}:kms:{region}:{account}:key/*"], {"ForAnyValue:StringEquals": {"kms:ResourceAliases": key}}
+    return [f"{arn}:kms:{region}:{account}:key/{key}"], None
 
 
 def _statement(sid, actions, resources, condition=None):
@@ -145,8 +170,8 @@ def _statement(sid, actions, resources, condition=None):
     return st
 
 
-def operator_policy(_input, bucket, region, account, partition="aws", jumpstart_bucket="", kms_key="",
-                    dns_zone=False):
+def operator_policy(_input, bucket, region, account, partition="aws", jumpstart_bucket="", jumpstart_gated_bucket="",
+                    kms_key="", repository_kms_key="", dns_zone=False):
     name = _input
     for what, value in (("deployment name (edge_name)", name), ("bucket (edge_artifact_bucket)", bucket),
                         ("region (edge_region)", region), ("account", account)):
@@ -157,7 +182,8 @@ def operator_policy(_input, bucket, region, account, partition="aws", jumpstart_
                                  "letters, digits and hyphens, starting with a letter, at most 31 characters")
     arn = f"arn:{partition}"
     in_region = {"StringEquals": {"aws:RequestedRegion": region}}
-    jumpstart_bucket = jumpstart_bucket or f"jumpstart-cache-prod-{region}"
+    catalog = [jumpstart_bucket or f"jumpstart-cache-prod-{region}",
+               jumpstart_gated_bucket or f"jumpstart-private-cache-prod-{region}"]  # public and gated (EULA) models
     infrastructure = [
         _statement("Discover", DISCOVER_REGIONAL, ["*"], in_region),
         _statement("WhoAmI", ["sts:GetCallerIdentity", "iam:GetUser", "s3:ListAllMyBuckets"], ["*"]),
@@ -165,26 +191,41 @@ def operator_policy(_input, bucket, region, account, partition="aws", jumpstart_
                    [f"{arn}:ssm:{region}::parameter/aws/service/eks/optimized-ami/*"]),
         _statement("CreateTaggedEc2", EC2_CREATE, ["*"],
                    {"StringEquals": {f"aws:RequestTag/{TAG}": name, "aws:RequestedRegion": region}}),
+        # Tags given in a create call are authorized as ec2:CreateTags on the new resource, which has no tag yet.
+        _statement("TagOnCreate", ["ec2:CreateTags"], [f"{arn}:ec2:{region}:{account}:*/*"],
+                   {"StringEquals": {"ec2:CreateAction": sorted(a.split(":")[1] for a in EC2_CREATE)}}),
         _statement("ManageTaggedEc2", EC2_TAGGED, ["*"],
                    {"StringEquals": {f"aws:ResourceTag/{TAG}": name, "aws:RequestedRegion": region}}),
-        # RunInstances also names resources nobody tags: the AMI (AWS's), and the volume and interface it creates.
+        # Auto Scaling launches (and checks at CreateAutoScalingGroup that the caller may launch) from the
+        # deployment's launch templates (tagged: ManageTaggedEc2): AWS's AMIs and snapshots, and the instances,
+        # volumes and interfaces a launch template makes.
         _statement("LaunchFromPublicImages", ["ec2:RunInstances"],
-                   [f"{arn}:ec2:{region}::image/*", f"{arn}:ec2:{region}:{account}:volume/*",
-                    f"{arn}:ec2:{region}:{account}:network-interface/*"]),
+                   [f"{arn}:ec2:{region}::image/*", f"{arn}:ec2:{region}::snapshot/*"]),
+        _statement("LaunchFromTemplates", ["ec2:RunInstances"],
+                   [f"{arn}:ec2:{region}:{account}:{kind}/*" for kind in ("instance", "volume", "network-interface")],
+                   {"ArnLike": {"ec2:LaunchTemplate": f"{arn}:ec2:{region}:{account}:launch-template/*"}}),
+        # A node's interface is not tagged (only its instance and volumes are): the stable address moves onto it.
+        _statement("AddressOnNodeInterfaces", ["ec2:AssociateAddress", "ec2:DisassociateAddress"],
+                   [f"{arn}:ec2:{region}:{account}:network-interface/*"], in_region),
         # Interfaces EKS and Auto Scaling leave behind in the deployment's subnets block their deletion
         # (vpc_teardown): they carry AWS's tags, not ours.
         _statement("DeleteLeftoverInterfaces", ["ec2:DeleteNetworkInterface"],
                    [f"{arn}:ec2:{region}:{account}:network-interface/*"], in_region),
+        # One group per Wavelength zone, <name>-<zone> (zone names start with <region>-wl).
         _statement("NodeGroups", AUTOSCALING,
-                   [f"{arn}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{name}-*"]),
+                   [f"{arn}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{name}-{region}-wl*"]),
         _statement("Roles", IAM_ROLES,
-                   [f"{arn}:iam::{account}:role/{name}-*", f"{arn}:iam::{account}:instance-profile/{name}-*"],
+                   [f"{arn}:iam::{account}:role/{name}-node", f"{arn}:iam::{account}:role/{name}-cluster",
+                    f"{arn}:iam::{account}:instance-profile/{name}-node"],
                    {"ArnLikeIfExists": {"iam:PolicyARN": [f"{arn}:iam::aws:policy/{p}" for p in MANAGED_POLICIES]}}),
         # Passed to EC2 by Auto Scaling launches, and (no service named) when it goes into the instance profile.
         _statement("PassNodeRole", ["iam:PassRole"], [f"{arn}:iam::{account}:role/{name}-node"],
                    {"StringEqualsIfExists": {"iam:PassedToService": "ec2.amazonaws.com"}}),
         _statement("PassClusterRole", ["iam:PassRole"], [f"{arn}:iam::{account}:role/{name}-cluster"],
                    {"StringEquals": {"iam:PassedToService": "eks.amazonaws.com"}}),
+        # The cluster stage gives the operator an access entry: an assumed role's path (e.g. IAM Identity Center's
+        # /aws-reserved/sso.amazonaws.com/...) is read from its role, whatever its name.
+        _statement("OperatorRolePath", ["iam:GetRole"], [f"{arn}:iam::{account}:role/*"]),
         _statement("ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"],
                    [f"{arn}:iam::{account}:role/aws-service-role/*"],
                    {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED)}}),
@@ -192,19 +233,26 @@ def operator_policy(_input, bucket, region, account, partition="aws", jumpstart_
     workload = [
         _statement("Cluster", EKS,
                    [f"{arn}:eks:{region}:{account}:cluster/{name}",
-                    f"{arn}:eks:{region}:{account}:nodegroup/{name}/*",
                     f"{arn}:eks:{region}:{account}:addon/{name}/*",
                     f"{arn}:eks:{region}:{account}:access-entry/{name}/*"]),
+        # CreateCluster has no resource type in the Service Authorization Reference: scoped by its tag instead.
+        _statement("CreateTaggedCluster", ["eks:CreateCluster"], ["*"],
+                   {"StringEquals": {f"aws:RequestTag/{TAG}": name, "aws:RequestedRegion": region}}),
         _statement("ImageRepositories", ECR_REPOSITORIES, [f"{arn}:ecr:{region}:{account}:repository/{name}/*"]),
         # The inference images are mirrored from AWS's (Deep Learning Containers) registries of other accounts.
         _statement("PullSourceImages", ECR_PULL, [f"{arn}:ecr:{region}:*:repository/*"]),
         _statement("ArtifactBucket", S3_BUCKET, [f"{arn}:s3:::{bucket}"]),
         _statement("Artifacts", S3_OBJECTS, [f"{arn}:s3:::{bucket}/{name}/*"]),
         _statement("JumpStartCatalog", ["s3:GetObject", "s3:ListBucket"],
-                   [f"{arn}:s3:::{jumpstart_bucket}", f"{arn}:s3:::{jumpstart_bucket}/*"]),
+                   [f"{arn}:s3:::{b}{suffix}" for b in catalog for suffix in ("", "/*")]),
     ]
     if kms_key:
-        workload.append(_statement("ArtifactKey", KMS, [kms_key]))
+        workload.append(_statement("ArtifactKey", KMS, *_kms(arn, region, account, kms_key)))
+    if repository_kms_key:
+        resources, condition = _kms(arn, region, account, repository_kms_key)
+        workload.append(_statement("RepositoryKey", ["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"],
+                                   resources, {**(condition or {}), "StringEquals": {
+                                       "kms:ViaService": f"ecr.{region}.amazonaws.com"}}))
     if dns_zone:
         workload.append(_statement("StableAddressNames", ROUTE53,
                                    [f"{arn}:route53:::hostedzone/*", f"{arn}:route53:::change/*"]))

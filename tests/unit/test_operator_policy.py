@@ -38,11 +38,12 @@ NOT_CALLED = {
     # kms_key_info looks the key up by id or alias, without grants, policies, rotation or tags.
     "kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListGrants", "kms:ListKeyPolicies",
     "kms:ListKeys", "kms:ListResourceTags", "kms:Verify",
-    # s3_bucket / s3_object: no inventory configuration (only read), object ACLs, object lock,
-    # transfer acceleration; the bucket policy is
+    # s3_bucket / s3_object: no inventory configuration (only read), ACLs (the bucket owner owns every object), object
+    # lock, transfer acceleration, requester pays; the bucket policy is
     # replaced, never deleted; object tags are not set.
     "s3:PutInventoryConfiguration", "s3:DeleteBucketPolicy", "s3:DeleteObjectTagging", "s3:PutObjectAcl",
-    "s3:PutBucketObjectLockConfiguration", "s3:PutAccelerateConfiguration",
+    "s3:PutBucketObjectLockConfiguration", "s3:PutAccelerateConfiguration", "s3:PutBucketAcl",
+    "s3:PutBucketRequestPayment",
 }
 
 
@@ -112,7 +113,21 @@ def test_every_action_the_code_can_call_is_allowed_or_known_not_to_be_called():
     ("iam:PutRolePolicy", "arn:aws:iam::111122223333:role/ops-admin", {}, False),
     ("iam:CreateUser", "arn:aws:iam::111122223333:user/edgeml-x", {}, False),
     ("autoscaling:DeleteAutoScalingGroup",
-     "arn:aws:autoscaling:us-east-1:111122223333:autoScalingGroup:uuid:autoScalingGroupName/edgeml-bos", {}, True),
+     "arn:aws:autoscaling:us-east-1:111122223333:autoScalingGroup:uuid:autoScalingGroupName/edgeml-us-east-1-wl1-bos-"
+     "wlz-1", {}, True),
+    ("autoscaling:DeleteAutoScalingGroup",  # another deployment whose name starts like this one's
+     "arn:aws:autoscaling:us-east-1:111122223333:autoScalingGroup:uuid:autoScalingGroupName/edgeml-prod-us-east-1-"
+     "wl1-bos-wlz-1", {}, False),
+    ("iam:PutRolePolicy", "arn:aws:iam::111122223333:role/edgeml-prod-node", {}, False),
+    ("ec2:CreateTags", "arn:aws:ec2:us-east-1:111122223333:vpc/vpc-1", {"ec2:CreateAction": "CreateVpc"}, True),
+    ("ec2:CreateTags", "arn:aws:ec2:us-east-1:111122223333:vpc/vpc-1", {}, False),  # an untagged existing resource
+    ("ec2:RunInstances", "arn:aws:ec2:us-east-1:111122223333:instance/*",
+     {"ec2:LaunchTemplate": "arn:aws:ec2:us-east-1:111122223333:launch-template/lt-1"}, True),
+    ("ec2:RunInstances", "arn:aws:ec2:us-east-1:111122223333:instance/*", {}, False),  # not from a launch template
+    ("eks:CreateCluster", "*", {"aws:RequestTag/edgeml:deployment": "edgeml"}, True),
+    ("eks:CreateCluster", "*", {"aws:RequestTag/edgeml:deployment": "other"}, False),
+    ("iam:GetRole", "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Deploy_1", {},
+     True),
     ("autoscaling:DeleteAutoScalingGroup",
      "arn:aws:autoscaling:us-east-1:111122223333:autoScalingGroup:uuid:autoScalingGroupName/web-bos", {}, False),
     ("s3:PutObject", "arn:aws:s3:::my-edgeml-artifacts/edgeml/jumpstart/x.tar.gz", {}, True),
@@ -139,7 +154,30 @@ def test_optional_statements_only_when_used():
     assert "JumpStartCatalog" in sids
     catalog = next(st for st in statements(operator_policy(**EXAMPLE, jumpstart_bucket="lab-catalog"))
                    if st["Sid"] == "JumpStartCatalog")
-    assert catalog["Resource"] == ["arn:aws:s3:::lab-catalog", "arn:aws:s3:::lab-catalog/*"]
+    assert catalog["Resource"] == ["arn:aws:s3:::lab-catalog", "arn:aws:s3:::lab-catalog/*",
+                                   "arn:aws:s3:::jumpstart-private-cache-prod-us-east-1",
+                                   "arn:aws:s3:::jumpstart-private-cache-prod-us-east-1/*"]
+
+
+@pytest.mark.parametrize("key,resource,aliases,expected", [
+    (f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k1", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k1", [], True),
+    ("k1", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k1", [], True),
+    ("k1", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k2", [], False),
+    ("alias/artifacts", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k1", ["alias/artifacts"], True),
+    ("alias/artifacts", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k1", ["alias/other"], False),
+])
+def test_kms_keys_given_as_arn_id_or_alias(key, resource, aliases, expected):
+    policies = operator_policy(**EXAMPLE, kms_key=key)
+    context = {"kms:ResourceAliases": aliases} if aliases else {}
+    assert allowed(policies, "kms:GenerateDataKey", resource, **context) is expected
+
+
+def test_repository_key_only_through_ecr():
+    policies = operator_policy(**EXAMPLE, repository_kms_key="alias/ecr")
+    ecr = {"kms:ViaService": "ecr.us-east-1.amazonaws.com", "kms:ResourceAliases": ["alias/ecr"]}
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k1"
+    assert allowed(policies, "kms:CreateGrant", key, **ecr)
+    assert not allowed(policies, "kms:CreateGrant", key, **{**ecr, "kms:ViaService": "s3.us-east-1.amazonaws.com"})
 
 
 def test_partition_in_every_arn():
