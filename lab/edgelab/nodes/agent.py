@@ -157,30 +157,30 @@ class Agent:
         for instance_id in sorted(set(instances) - set(self.vpc_ips)):
             self.vpc_ips[instance_id] = free.pop(0)
 
+    def template_data(self, inst: Instance) -> dict:
+        """LaunchTemplateData of the launch template version the instance was launched from ({} without one)."""
+        lt = inst.launch_template
+        if not lt:
+            return {}
+        ref = {k: lt[k] for k in ("LaunchTemplateId", "LaunchTemplateName") if lt.get(k)}
+        versions = self.ec2[inst.region].describe_launch_template_versions(
+            **ref, Versions=[str(lt.get("Version") or "$Default")])
+        return versions["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+
     def user_data(self, inst: Instance) -> str:
-        ec2, lt = self.ec2[inst.region], inst.launch_template
-        if lt:
-            ref = {k: lt[k] for k in ("LaunchTemplateId", "LaunchTemplateName") if lt.get(k)}
-            versions = ec2.describe_launch_template_versions(**ref, Versions=[str(lt.get("Version") or "$Default")])
-            data = versions["LaunchTemplateVersions"][0]["LaunchTemplateData"].get("UserData")
-            if data:
-                return data
-        attr = ec2.describe_instance_attribute(InstanceId=inst.id, Attribute="userData")
+        data = self.template_data(inst).get("UserData")
+        if data:
+            return data
+        attr = self.ec2[inst.region].describe_instance_attribute(InstanceId=inst.id, Attribute="userData")
         return (attr.get("UserData") or {}).get("Value", "")
 
     def node_credentials(self, inst: Instance) -> dict:
         """What the instance metadata service hands a node: temporary credentials of its instance profile's role
         (an STS session named after the instance, 1 h), none without a profile. Given once, at boot."""
-        ec2 = self.ec2[inst.region]
         profile = {}
-        for reservation in ec2.describe_instances(InstanceIds=[inst.id])["Reservations"]:
+        for reservation in self.ec2[inst.region].describe_instances(InstanceIds=[inst.id])["Reservations"]:
             profile = reservation["Instances"][0].get("IamInstanceProfile") or {}
-        if not profile and inst.launch_template:
-            ref = {k: inst.launch_template[k] for k in ("LaunchTemplateId", "LaunchTemplateName")
-                   if inst.launch_template.get(k)}
-            versions = ec2.describe_launch_template_versions(
-                **ref, Versions=[str(inst.launch_template.get("Version") or "$Default")])["LaunchTemplateVersions"]
-            profile = versions[0]["LaunchTemplateData"].get("IamInstanceProfile") or {}
+        profile = profile or self.template_data(inst).get("IamInstanceProfile") or {}
         name = profile.get("Name") or profile.get("Arn", "").rsplit("/", 1)[-1]
         if not name:
             log.warning("%s has no instance profile: its user data gets no AWS credentials", inst.id)
