@@ -16,6 +16,7 @@ action AWS would deny; a node, with its instance profile's credentials (what the
 its model and nothing else. E2E_IAM_MODE=audit (a debugging aid) lets every call through and lists each one the policies
 lack in .lab/logs/aws.log ("IAM audit:"), instead of stopping at the first."""
 
+import fnmatch
 import json
 import os
 import re
@@ -207,23 +208,23 @@ def test_a_node_can_read_its_models_and_nothing_else(installed):
             s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
 
 
-# Statement -> (a stage that needs it even when it changes nothing, the action it is denied without it).
-SAMPLED_STATEMENTS = {"Roles": ("nodes", "iam:GetRole"), "Cluster": ("endpoints", "eks:DescribeCluster"),
-                      "Artifacts": ("deploy", "s3:GetObject"),
-                      "ImageRepositories": ("image", "ecr:GetLifecyclePolicy")}
+# Statement -> a stage that needs it even when it changes nothing.
+SAMPLED_STATEMENTS = {"Roles": "nodes", "Cluster": "endpoints", "Artifacts": "deploy", "ImageRepositories": "image"}
+DENIED = re.compile(r"is not authorized to perform: (\S+) on resource: (\S+)")
 
 
 def test_each_sampled_operator_statement_is_needed(installed):
-    """Without one statement of the operator policies, a stage that needs it fails on the action it lacks and
-    changes nothing; the full policies are back afterwards."""
+    """Without one statement of the operator policies, a stage that needs it fails on an action only that statement
+    allows, on one of the deployment's resources, and changes nothing; the full policies are back afterwards."""
     assert IAM_MODE == "enforce", "E2E_IAM_MODE=audit refuses nothing: this test needs enforcement"
     env, work, _ = installed
     iam, name = aws("iam"), yaml.safe_load((work / "inventory.yml").read_text())["all"]["vars"]["edge_name"]
     user = f"{name}-operator"
     attached = {p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]}
-    for sid, (stage, action) in SAMPLED_STATEMENTS.items():
+    for sid, stage in SAMPLED_STATEMENTS.items():
         [arn] = [a for a in attached if any(st["Sid"] == sid for st in policy_document(iam, a)["Statement"])]
         doc = policy_document(iam, arn)
+        [removed] = [st for st in doc["Statement"] if st["Sid"] == sid]
         full = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
         reduced = {**doc, "Statement": [st for st in doc["Statement"] if st["Sid"] != sid]}
         version = iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(reduced), SetAsDefault=True)
@@ -232,7 +233,11 @@ def test_each_sampled_operator_statement_is_needed(installed):
         finally:
             iam.set_default_policy_version(PolicyArn=arn, VersionId=full)
             iam.delete_policy_version(PolicyArn=arn, VersionId=version["PolicyVersion"]["VersionId"])
-        assert rc != 0 and f"is not authorized to perform: {action}" in out, f"without {sid}: {out[-4000:]}"
+        denied = DENIED.search(out)
+        assert rc != 0 and denied, f"without {sid}: {out[-4000:]}"
+        action, resource = denied.groups()
+        assert any(fnmatch.fnmatch(action.lower(), a.lower()) for a in removed["Action"]), (sid, action, resource)
+        assert name in resource, (sid, action, resource)  # one of the deployment's own resources
         assert recap(out)["changed"] == 0, f"without {sid}: {changed_tasks(out)}"
 
 
