@@ -309,18 +309,19 @@ def _ec2(call: Call) -> list[Target]:
     create_tags = {p[f"Tag.{i}.Key"]: p.get(f"Tag.{i}.Value", "") for i in range(1, 51) if f"Tag.{i}.Key" in p}
     # A launch template's content (its AMI, subnet, groups) is authorized when instances are launched from it, not
     # when the template is written (the Service Authorization Reference lists only launch-template for those calls).
-    ids = sorted({v for k, v in p.items() if not k.startswith(("Filter.", "TagSpecification.", "LaunchTemplateData."))
-                  and k != "LaunchTemplateName" and isinstance(v, str) and _EC2_ID.match(v)})  # a name is no id
-    if p.get("AssociationId", "").startswith("eipassoc-"):  # DisassociateAddress: authorized on the address
-        ids = sorted({*ids, *(a.allocation_id for a in tags_backend.addresses
-                              if a.association_id == p["AssociationId"] and a.allocation_id)})
-    if p.get("AssociationId", "").startswith("rtbassoc-"):  # DisassociateRouteTable: authorized on the table
-        ids = sorted({*ids, *(t.id for t in tags_backend.route_tables.values()
-                              if p["AssociationId"] in t._associations)})  # moto keeps them private
+    ids = {v for k, v in p.items() if not k.startswith(("Filter.", "TagSpecification.", "LaunchTemplateData."))
+           and k != "LaunchTemplateName" and isinstance(v, str) and _EC2_ID.match(v)}  # a name is no id
+    association = p.get("AssociationId", "")
+    if association.startswith("eipassoc-"):  # DisassociateAddress: authorized on the address
+        ids |= {a.allocation_id for a in tags_backend.addresses
+                if a.association_id == association and a.allocation_id}
+    if association.startswith("rtbassoc-"):  # DisassociateRouteTable: authorized on the table
+        ids |= {t.id for t in tags_backend.route_tables.values()
+                if association in t._associations}  # moto keeps them private
     named = tags_backend.launch_template_name_to_ids.get(p.get("LaunchTemplateName", ""))
     if named and call.operation != "CreateLaunchTemplate":  # a template named, not given by id: AWS resolves it
-        ids = sorted({*ids, named})
-    for rid in ids:
+        ids.add(named)
+    for rid in sorted(ids):
         tags = dict(tags_backend.tags.get(rid, {}))
         rtype = _EC2_TYPES[rid.split("-")[0]]
         account = "" if rtype == "image" else ACCOUNT  # AMIs are region resources without an account in the ARN

@@ -64,6 +64,7 @@ class Instance:
     private_ip: str
     carrier_ip: str | None
     launch_template: dict | None  # {LaunchTemplateId|LaunchTemplateName, Version}
+    instance_profile: dict | None = None  # {Arn, Id} as DescribeInstances shows it
 
 
 def node_container(instance_id: str) -> str:
@@ -138,7 +139,8 @@ class Agent:
                     type=inst["InstanceType"], private_dns=inst.get("PrivateDnsName") or inst["InstanceId"],
                     private_ip=inst.get("PrivateIpAddress", ""),
                     carrier_ip=(eni.get("Association") or {}).get("CarrierIp"),
-                    launch_template=templates.get(inst["InstanceId"]))
+                    launch_template=templates.get(inst["InstanceId"]),
+                    instance_profile=inst.get("IamInstanceProfile"))
         # The carrier address is re-read on every step: associating an elastic carrier IP (or disassociating it)
         # moves the node's NodePorts and its ExternalIP within one reconcile period.
         for instance_id, inst in found.items():
@@ -177,10 +179,7 @@ class Agent:
     def node_credentials(self, inst: Instance) -> dict:
         """What the instance metadata service hands a node: temporary credentials of its instance profile's role
         (an STS session named after the instance, 1 h), none without a profile. Given once, at boot."""
-        profile = {}
-        for reservation in self.ec2[inst.region].describe_instances(InstanceIds=[inst.id])["Reservations"]:
-            profile = reservation["Instances"][0].get("IamInstanceProfile") or {}
-        profile = profile or self.template_data(inst).get("IamInstanceProfile") or {}
+        profile = inst.instance_profile or self.template_data(inst).get("IamInstanceProfile") or {}
         name = profile.get("Name") or profile.get("Arn", "").rsplit("/", 1)[-1]
         if not name:
             log.warning("%s has no instance profile: its user data gets no AWS credentials", inst.id)
