@@ -60,8 +60,9 @@ lint: venv
 OFFLINE_ROLE_TESTS := tests/roles/test_deploy_offline.py tests/roles/test_deploy_endpoint_check.py
 
 # Tests that need no lab (the AWS endpoint they use runs in-process on a free loopback port).
+UNIT_WORKERS ?= auto
 unit: venv
-	$(BIN)/pytest -q -n auto tests/unit tests/model tests/awx $(OFFLINE_ROLE_TESTS)
+	$(BIN)/pytest -q -n $(UNIT_WORKERS) tests/unit tests/model tests/awx $(OFFLINE_ROLE_TESTS)
 
 # Tests on the running lab; tests/lab goes last because its lifecycle test restarts the lab.
 lab-test: lab-up
@@ -73,7 +74,15 @@ lab-test: lab-up
 molecule: system-deps venv
 	$(BIN)/molecule test -s default
 
-test: system-deps venv lint unit lab-test molecule
+# The unit tests need no lab and the lab tests mostly wait on it: they run side by side, the unit tests on one core
+# (their output goes to .cache/unit.log and is shown when lab-test ends). Then Molecule, which restarts the lab.
+test: system-deps venv lint
+	@mkdir -p .cache
+	@$(MAKE) --no-print-directory unit UNIT_WORKERS=1 > .cache/unit.log 2>&1 & unit=$$!; \
+	$(MAKE) --no-print-directory lab-test; lab=$$?; \
+	wait $$unit; unit=$$?; echo "--- make unit (beside lab-test): exit $$unit"; cat .cache/unit.log; \
+	test $$lab -eq 0 -a $$unit -eq 0
+	@$(MAKE) --no-print-directory molecule
 
 bench: lab-up
 	$(PY) bench/runtime_bench.py
