@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from ansible_collections.edgeml.wavelength.plugins.modules.ecr_authorization_token import plan, registry_host
+from ansible_collections.edgeml.wavelength.plugins.module_utils.ecr_auth import plan, registry_host
 from aws_recorder import record_requests
 
 JUMPSTART = "763104351884.dkr.ecr.us-east-1.amazonaws.com"
