@@ -70,5 +70,5 @@ def test_filter_documentation():
 
 
 def test_aws_modules_are_in_the_action_group():
-    aws = {m for m in MODULES if m not in ("k8s_validate", "endpoint_probe")}
+    aws = {m for m in MODULES if m not in ("k8s_validate", "k8s_objects", "endpoint_probe")}
     assert set(RUNTIME["action_groups"]["aws"]) == aws
