@@ -8,6 +8,7 @@ import urllib.request
 
 from edgelab import config, services
 from edgelab.dockerctl import containers, docker
+from edgelab.nodes import isolation
 
 
 def kube_env() -> dict:
@@ -72,6 +73,7 @@ def down(args) -> int:
     agent, dockerd = services.by_name("agent"), services.by_name("dockerd")
     agent.stop()  # first, so that it does not recreate containers
     print(f"removed {remove_lab_containers()} node/pod containers")
+    isolation.Fence.clear()  # the agent removes it on exit; not when it was killed
     for svc in reversed(services.SERVICES):
         if svc is dockerd and not (services.RUN / "dockerd.owned").exists():
             continue  # an external dockerd (not started by the lab) stays

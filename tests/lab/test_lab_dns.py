@@ -4,7 +4,8 @@ and a query kube-proxy sends to a replica in another Wavelength zone is dropped 
 cannot reach each other). One cluster with a node in each of three zones:
 1. EKS's default coredns (2 replicas, no zone spread): a zone without a replica cannot resolve cluster names;
 2. the product's values (plugins/filter/cluster_dns_values.py) and the kube-dns Service's trafficDistribution
-   PreferClose: every zone resolves them."""
+   PreferClose: every zone resolves them;
+3. beyond DNS, nothing a pod sends to a node of another Wavelength zone gets an answer (nodes/isolation.py)."""
 
 import base64
 import json
@@ -82,17 +83,18 @@ def zone_nodes(aws, kube):
         eks.delete_cluster(name=CLUSTER)  # its add-ons go with it, and the agent removes their replicas
 
 
-def lookups(kube, image: str, zone_nodes: dict) -> dict:
-    """Run LOOKUP in a Job on each zone's node: {zone: (succeeded, termination message)}."""
+def run_jobs(kube, image: str, zone_nodes: dict, script: str, env: dict | None = None) -> dict:
+    """Run a Python script in a Job on each zone's node: {zone: (succeeded, termination message, node address)}."""
     names = {}
     for zone, node in zone_nodes.items():
-        names[zone] = f"dns-{uuid.uuid4().hex[:6]}"
+        names[zone] = f"job-{uuid.uuid4().hex[:6]}"
         kube.create(JOBS, {"apiVersion": "batch/v1", "kind": "Job",
                            "metadata": {"name": names[zone], "namespace": "default"},
                            "spec": {"backoffLimit": 0, "activeDeadlineSeconds": 60, "template": {"spec": {
                                "nodeName": node, "restartPolicy": "Never",
-                               "containers": [{"name": "lookup", "image": image, "imagePullPolicy": "IfNotPresent",
-                                               "command": ["python3", "-c", LOOKUP]}]}}}})
+                               "containers": [{"name": "run", "image": image, "imagePullPolicy": "IfNotPresent",
+                                               "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+                                               "command": ["python3", "-c", script]}]}}}})
 
     def finished(name):
         job = kube.get(f"{JOBS}/{name}") or {}
@@ -101,14 +103,19 @@ def lookups(kube, image: str, zone_nodes: dict) -> dict:
     results = {}
     try:
         for zone, name in names.items():
-            job = wait_for(lambda n=name: finished(n), 90, what=f"lookup Job in {zone}")
+            job = wait_for(lambda n=name: finished(n), 90, what=f"Job in {zone}")
             [pod] = (kube.get(f"/api/v1/namespaces/default/pods?labelSelector=job-name%3D{name}") or {})["items"]
             message = pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
-            results[zone] = (job["status"].get("succeeded") == 1, message)
+            results[zone] = (job["status"].get("succeeded") == 1, message, pod["status"]["hostIP"])
     finally:
         for name in names.values():
             kube.delete(f"{JOBS}/{name}")
     return results
+
+
+def lookups(kube, image: str, zone_nodes: dict) -> dict:
+    """Run LOOKUP in a Job on each zone's node: {zone: (succeeded, termination message)}."""
+    return {zone: result[:2] for zone, result in run_jobs(kube, image, zone_nodes, LOOKUP).items()}
 
 
 def replica_zones(kube, zone_nodes: dict) -> list[str]:
@@ -131,3 +138,39 @@ def test_dns_per_zone_only_with_a_replica_in_each_zone(aws, kube, zone_nodes, te
     wait_for(lambda: replica_zones(kube, zone_nodes) == sorted(ZONES), 30, what="a CoreDNS replica in each zone")
     after = lookups(kube, test_image, zone_nodes)
     assert all(ok and message == "resolved 172.20.0.1" for ok, message in after.values()), after
+
+
+# Connect over TCP to port 53 (cluster DNS's TCP listener) of each address in TARGETS: open, dropped (no answer
+# within 2 s) or refused.
+CONNECT = """
+import json, os, socket
+result = {}
+for address in json.loads(os.environ["TARGETS"]):
+    c = socket.socket()
+    c.settimeout(2)
+    try:
+        c.connect((address, 53))
+        result[address] = "open"
+    except TimeoutError:
+        result[address] = "dropped"
+    except OSError as exc:
+        result[address] = f"refused: {exc}"
+open("/dev/termination-log", "w").write(json.dumps(result))
+"""
+
+
+def test_nodes_of_two_wavelength_zones_cannot_reach_each_other(kube, zone_nodes, test_image):
+    """A pod reaches its own node and the region (the lab's AWS endpoint on 127.0.0.1) but gets no answer from a
+    node in another Wavelength zone, on any port: the packets are dropped, as between two Wavelength zones."""
+    addresses = {zone: address for zone, (_, _, address) in
+                 run_jobs(kube, test_image, zone_nodes, "pass").items()}
+    assert len(set(addresses.values())) == len(ZONES), addresses
+    region = "127.0.0.1"
+    results = run_jobs(kube, test_image, zone_nodes, CONNECT,
+                       {"TARGETS": json.dumps([*addresses.values(), region])})
+    for zone, (ok, message, _) in results.items():
+        assert ok, message
+        seen = json.loads(message)
+        assert seen[addresses[zone]] == "open", (zone, seen)
+        assert {seen[addresses[other]] for other in ZONES if other != zone} == {"dropped"}, (zone, seen)
+        assert seen[region] != "dropped", (zone, seen)  # a refused port still answers: the region is reachable

@@ -30,7 +30,7 @@ from edgelab import config
 from edgelab.awsclient import client
 from edgelab.dockerctl import docker
 from edgelab.images import NODE_IMAGE
-from edgelab.nodes import dns, netpol, userdata
+from edgelab.nodes import dns, isolation, netpol, userdata
 from edgelab.nodes import pods as podlib
 from edgelab.nodes.jobs import JobController
 from edgelab.nodes.kubeapi import Kube
@@ -106,6 +106,7 @@ class Agent:
         self.cordoned: set[str] = set()  # instance ids whose Node is unschedulable
         self.carrier_ips: dict[str, str | None] = {}  # instance id -> carrier address last seen
         self.vpc_ips: dict[str, str] = {}  # instance id -> the node's private address in the lab (VPC_NETWORK)
+        self.fence = isolation.Fence()  # drops traffic between nodes of two Wavelength zones
         self.jobs = JobController(self.kube, self.submit, self.busy, self.write, self.write_status)
         self.coredns: dict = {}  # (region, cluster) -> (monotonic time, the coredns add-on's values or None)
         self.dns_placement: dict[tuple[str, str], dict[str, str]] = {}  # (region, cluster) -> replica -> node name
@@ -149,6 +150,8 @@ class Agent:
                          inst.carrier_ip)
         self.carrier_ips = {i: inst.carrier_ip for i, inst in found.items()}
         self.assign_vpc_addresses(found)
+        # before any container of a new node starts: its address is fenced off from the other Wavelength zones
+        self.fence.sync({self.vpc_ips[i]: inst.zone for i, inst in found.items()})
         return found
 
     def assign_vpc_addresses(self, instances: dict[str, Instance]) -> None:
@@ -206,6 +209,7 @@ class Agent:
                  "AWS_DEFAULT_REGION": inst.region, "AWS_REGION": inst.region, "AWS_EC2_METADATA_DISABLED": "true"}
         docker("run", "-d", "--name", name, "--network", "host", "--hostname", inst.private_dns,
                "--label", "edgelab.role=node", "--label", f"edgelab.instance={inst.id}",
+               *isolation.group_args(inst.zone),
                *(arg for k, v in creds.items() for arg in ("-e", f"{k}={v}")),
                "-v", f"{disk / 'var-lib-edgeml'}:/var/lib/edgeml", "-v", f"{disk / 'etc-edgeml'}:/etc/edgeml",
                "-v", f"{disk / 'kubelet-config.d'}:{KUBELET_DROP_INS}",
@@ -409,9 +413,9 @@ class Agent:
         for directory in config.NODES_DIR.glob(f"*/pods/{container}"):  # its emptyDir volumes
             shutil.rmtree(directory, ignore_errors=True)
 
-    def start_pod(self, pod: podlib.Pod, spec: dict) -> None:
+    def start_pod(self, pod: podlib.Pod, spec: dict, zone: str) -> None:
         try:
-            podlib.run_pod(pod, spec, str(node_dir(pod.instance_id) / "var-lib-edgeml"))
+            podlib.run_pod(pod, spec, str(node_dir(pod.instance_id) / "var-lib-edgeml"), zone)
             log.info("pod %s/%s started on %s (port %d)", pod.namespace, pod.name, pod.instance_id, pod.port)
         except Exception:
             self.forget(pod.container)  # a pod that never started leaves nothing behind
@@ -479,7 +483,7 @@ class Agent:
                                          "pod-template-hash": current_hash})
                 self.starting[pod.container] = pod
                 new.append(pod)
-                self.submit(pod.container, self.start_pod, pod, spec)
+                self.submit(pod.container, self.start_pod, pod, spec, instances[target].zone)
             # rolling update: an old pod stops only when a new one is ready to replace it
             keep_old = max(0, want - sum(p.ready for p in new))
             for pod in sorted(old, key=lambda p: p.ready)[:max(0, len(old) - keep_old)]:
@@ -715,6 +719,7 @@ class Agent:
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
         self.proxy.close()
         self.dns.close()
+        self.fence.clear()
 
 
 def _service_address(service: dict) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from edgelab import config
 from edgelab.dockerctl import docker
-from edgelab.nodes import dns
+from edgelab.nodes import dns, isolation
 from edgelab.nodes import pods as podlib
 
 log = logging.getLogger("edgelab.jobs")
@@ -209,7 +209,8 @@ class JobController:
                 "--label", f"edgelab.instance={instance_id}", "--label", f"edgelab.node={node['metadata']['name']}",
                 "-v", f"{message}:{spec.get('terminationMessagePath', '/dev/termination-log')}",
                 "-v", f"{resolv}:/etc/resolv.conf:ro",
-                *podlib.env_args(spec, fields), *security]
+                *podlib.env_args(spec, fields), *security,
+                *isolation.group_args(node["metadata"]["labels"].get("topology.kubernetes.io/zone", ""))]
         command = spec.get("command") or []
         if command:
             args += ["--entrypoint", command[0]]

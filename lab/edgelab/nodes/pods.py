@@ -13,6 +13,7 @@ import requests
 
 from edgelab import config
 from edgelab.dockerctl import docker
+from edgelab.nodes import isolation
 
 NODE_DISK_MOUNT = "/var/lib/edgeml"
 
@@ -247,10 +248,11 @@ def termination(pod_spec: dict) -> tuple[float, float]:
         return 0.0, grace
 
 
-def container_args(pod: Pod, pod_spec: dict, container: dict, image: str, node_disk: str, directory: Path) -> list[str]:
-    """docker run options and the command of one container of the pod (main or init). The pod's host port replaces
-    SAGEMAKER_BIND_TO_PORT (pods share the host network), after the container's own env."""
-    args = [*env_args(container, {}), "-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}",
+def container_args(pod: Pod, pod_spec: dict, container: dict, image: str, node_disk: str, directory: Path,
+                   zone: str) -> list[str]:
+    """docker run options and the command of one container of the pod (main or init) on a node in `zone`. The pod's
+    host port replaces SAGEMAKER_BIND_TO_PORT (pods share the host network), after the container's own env."""
+    args = [*env_args(container, {}), "-e", f"SAGEMAKER_BIND_TO_PORT={pod.port}", *isolation.group_args(zone),
             *security_args(pod_spec, container, image), *resource_args(container),
             *volume_args(pod_spec, container, node_disk, directory)]
     if container.get("workingDir"):
@@ -261,7 +263,7 @@ def container_args(pod: Pod, pod_spec: dict, container: dict, image: str, node_d
     return [*args, image, *command[1:], *(container.get("args") or [])]
 
 
-def run_init_containers(pod: Pod, pod_spec: dict, node_disk: str, directory: Path) -> None:
+def run_init_containers(pod: Pod, pod_spec: dict, node_disk: str, directory: Path, zone: str) -> None:
     """The pod's initContainers, one after the other, each to completion, before the main container, as the kubelet
     runs them; one that fails stops the pod's start (PodConfigError: the agent tries again with a new pod)."""
     for index, container in enumerate(pod_spec.get("initContainers") or []):
@@ -269,26 +271,27 @@ def run_init_containers(pod: Pod, pod_spec: dict, node_disk: str, directory: Pat
         name = f"{pod.container}.init-{index}"
         docker("rm", "-f", name, check=False)
         out = docker("run", "--name", name, "--network", "host", "--label", "edgelab.role=init",
-                     *container_args(pod, pod_spec, container, image, node_disk, directory), check=False, timeout=600)
+                     *container_args(pod, pod_spec, container, image, node_disk, directory, zone), check=False,
+                     timeout=600)
         code = docker("inspect", "-f", "{{.State.ExitCode}}", name, check=False).strip()
         docker("rm", "-f", name, check=False)
         if code != "0":
             raise PodConfigError(f"init container {container.get('name', index)} exited {code or '?'}: {out[-500:]}")
 
 
-def run_pod(pod: Pod, pod_spec: dict, node_disk: str) -> None:
+def run_pod(pod: Pod, pod_spec: dict, node_disk: str, zone: str) -> None:
     """Pull the image, run the init containers and start the container of `pod` (the first container of the pod
-    spec)."""
+    spec) on a node in `zone`."""
     container = pod_spec["containers"][0]
     image = pull(container)
     directory = pod_dir(node_disk, pod)
-    run_init_containers(pod, pod_spec, node_disk, directory)
+    run_init_containers(pod, pod_spec, node_disk, directory, zone)
     args = ["run", "-d", "--name", pod.container, "--network", "host", "--label", f"edgelab.pod={pod.name}",
             "--label", "edgelab.role=pod", "--label", f"edgelab.deployment={pod.namespace}/{pod.deployment}",
             "--label", f"edgelab.template={pod.template_hash}", "--label", f"edgelab.instance={pod.instance_id}",
             "--label", f"edgelab.port={pod.port}", "--label", f"edgelab.labels={json.dumps(pod.labels)}",
             "--label", f"edgelab.termination={json.dumps(termination(pod_spec))}"]
-    docker(*args, *container_args(pod, pod_spec, container, image, node_disk, directory))
+    docker(*args, *container_args(pod, pod_spec, container, image, node_disk, directory, zone))
 
 
 def probe(pod: Pod, container: dict) -> bool:
