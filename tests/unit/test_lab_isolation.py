@@ -54,6 +54,15 @@ def test_sync_applies_once_per_change_and_says_when_it_cannot(monkeypatch, caplo
     fence.sync({"127.0.3.1": BOS, "127.0.3.2": NYC})
     assert not fence.enabled and "zone isolation NOT enforced" in caplog.text and "Permission denied" in caplog.text
 
+    def restore_fails(*args, stdin=None, cmd="iptables"):
+        return subprocess.CompletedProcess(args, 1 if cmd == "iptables-restore" else 0, "", "line 3 failed")
+    monkeypatch.setattr(isolation, "_iptables", restore_fails)
+    caplog.clear()
+    fence = isolation.Fence()
+    for _ in range(3):  # the agent's steps: the warning is given once
+        fence.sync({"127.0.3.1": BOS, "127.0.3.2": NYC})
+    assert not fence.enabled and caplog.text.count("zone isolation NOT enforced (iptables: line 3 failed)") == 1
+
 
 # Runs inside `unshare --net` (its own loopback and iptables): a listener on each node address; a client per zone
 # group connects to each (a forked child with the zone's supplementary group, as docker --group-add gives it).

@@ -65,19 +65,21 @@ class Fence:
         wanted = rules(address_zones)
         if not self.enabled or wanted == self.applied:
             return
+        errors = []
         if _iptables("-C", "OUTPUT", "-j", CHAIN).returncode != 0:
             created = _iptables("-N", CHAIN)
             jump = _iptables("-I", "OUTPUT", "1", "-j", CHAIN)
             if jump.returncode != 0:
-                self.enabled = False
-                log.warning("zone isolation NOT enforced (iptables: %s)",
-                            (created.stderr or jump.stderr).strip())
-                return
-        # --noflush keeps the other chains; declaring the chain flushes it, so the rules are replaced at once.
-        restore = _iptables("--noflush", stdin="\n".join(["*filter", f":{CHAIN} - [0:0]", *wanted, "COMMIT", ""]),
-                            cmd="iptables-restore")
-        if restore.returncode != 0:
-            log.warning("zone isolation rules not applied: %s", restore.stderr.strip())
+                errors.append(created.stderr or jump.stderr)
+        if not errors:
+            # --noflush keeps the other chains; declaring the chain flushes it, so the rules are replaced at once.
+            restore = _iptables("--noflush", cmd="iptables-restore",
+                                stdin="\n".join(["*filter", f":{CHAIN} - [0:0]", *wanted, "COMMIT", ""]))
+            if restore.returncode != 0:
+                errors.append(restore.stderr)
+        if errors:  # said once, not on every step of the agent
+            self.enabled = False
+            log.warning("zone isolation NOT enforced (iptables: %s)", errors[0].strip())
             return
         log.info("zone isolation: %d rules for %d node addresses", len(wanted), len(address_zones))
         self.applied = wanted
