@@ -44,11 +44,11 @@ def rules(address_zones: Mapping[str, str]) -> list[str]:
     """The chain's rules for the nodes' private addresses ({address: zone}): one DROP per (Wavelength zone with a
     node, address of a node that zone cannot reach)."""
     out = []
-    for zone in sorted({z for z in address_zones.values() if zone_gid(z) is not None}):
+    gids = {zone: zone_gid(zone) for zone in set(address_zones.values())}
+    for zone, gid in sorted((z, g) for z, g in gids.items() if g is not None):
         for address, target in sorted(address_zones.items()):
             if not dns.reachable(zone, target):
-                out.append(f"-A {CHAIN} -d {address}/32 -p all -m owner --gid-owner {zone_gid(zone)} --suppl-groups"
-                           f" -j DROP")
+                out.append(f"-A {CHAIN} -d {address}/32 -p all -m owner --gid-owner {gid} --suppl-groups -j DROP")
     return out
 
 
@@ -70,7 +70,7 @@ class Fence:
             created = _iptables("-N", CHAIN)
             jump = _iptables("-I", "OUTPUT", "1", "-j", CHAIN)
             if jump.returncode != 0:
-                errors.append(created.stderr or jump.stderr)
+                errors.append(jump.stderr or created.stderr)  # -N also fails when the chain exists
         if not errors:
             # --noflush keeps the other chains; declaring the chain flushes it, so the rules are replaced at once.
             restore = _iptables("--noflush", cmd="iptables-restore",

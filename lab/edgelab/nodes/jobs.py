@@ -210,7 +210,7 @@ class JobController:
                 "-v", f"{message}:{spec.get('terminationMessagePath', '/dev/termination-log')}",
                 "-v", f"{resolv}:/etc/resolv.conf:ro",
                 *podlib.env_args(spec, fields), *security,
-                *isolation.group_args(node["metadata"]["labels"].get("topology.kubernetes.io/zone", ""))]
+                *isolation.group_args(node["metadata"]["labels"].get(dns.ZONE_KEY, ""))]
         command = spec.get("command") or []
         if command:
             args += ["--entrypoint", command[0]]
