@@ -113,8 +113,8 @@ EC2_TAGGED = [
     "ec2:AssociateAddress", "ec2:AssociateRouteTable", "ec2:AuthorizeSecurityGroup*", "ec2:CreateLaunchTemplateVersion",
     "ec2:CreateRoute", "ec2:CreateTags", "ec2:Delete*", "ec2:DisassociateAddress", "ec2:DisassociateRouteTable",
     "ec2:GetConsoleOutput", "ec2:ModifyLaunchTemplate", "ec2:ModifySubnetAttribute", "ec2:ModifyVpcAttribute",
-    "ec2:ReleaseAddress", "ec2:ReplaceRoute", "ec2:RevokeSecurityGroup*", "ec2:TerminateInstances",
-    "ec2:UpdateSecurityGroupRuleDescriptions*",
+    "ec2:ReleaseAddress", "ec2:ReplaceRoute", "ec2:ReplaceRouteTableAssociation", "ec2:RevokeSecurityGroup*",
+    "ec2:TerminateInstances", "ec2:UpdateSecurityGroupRuleDescriptions*",
 ]
 AUTOSCALING = [
     "autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags", "autoscaling:DeleteAutoScalingGroup",

@@ -40,3 +40,15 @@ def wait_until(predicate, timeout, delay=5, module=None, msg="timed out"):
                 module.fail_json(msg=msg)
             raise TimeoutError(msg)
         time.sleep(delay)
+
+
+# States of a carrier gateway that EC2 still lists while (or after) deleting it.
+CARRIER_GATEWAY_GONE = ("deleting", "deleted")
+
+
+def split_carrier_gateways(gateways):
+    """(live, gone): gone are the ones EC2 still lists while (or after) deleting them, as {id, state}."""
+    live = [g for g in gateways if g.get("State") not in CARRIER_GATEWAY_GONE]
+    gone = [{"id": g["CarrierGatewayId"], "state": g.get("State")} for g in gateways
+            if g.get("State") in CARRIER_GATEWAY_GONE]
+    return live, gone

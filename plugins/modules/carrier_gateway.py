@@ -104,15 +104,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
     ansible_dict_to_boto3_tag_list,
     boto3_tag_list_to_ansible_dict,
 )
-
-GONE = ("deleting", "deleted")
-
-
-def split(gateways):
-    """(live, gone): gone are the ones EC2 still lists while (or after) deleting them."""
-    live = [g for g in gateways if g.get("State") not in GONE]
-    gone = [{"id": g["CarrierGatewayId"], "state": g.get("State")} for g in gateways if g.get("State") in GONE]
-    return live, gone
+from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import split_carrier_gateways as split
 
 
 def summary(gateway):

@@ -27,9 +27,8 @@ NOT_CALLED = {
     "autoscaling:PutNotificationConfiguration", "autoscaling:DeleteNotificationConfiguration",
     "elasticloadbalancing:DeregisterInstancesFromLoadBalancer", "elasticloadbalancing:DescribeInstanceHealth",
     "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
-    # ec2_vpc_net / ec2_vpc_subnet / ec2_vpc_route_table: one IPv4 CIDR, no DHCP options, no IPv6, no VGW.
-    "ec2:AssociateDhcpOptions", "ec2:AssociateSubnetCidrBlock", "ec2:AssociateVpcCidrBlock",
-    "ec2:DisassociateSubnetCidrBlock", "ec2:DisassociateVpcCidrBlock", "ec2:EnableVgwRoutePropagation",
+    # ec2_vpc_route_table (teardown): no VGW.
+    "ec2:EnableVgwRoutePropagation",
     # iam_policy / iam_role: role policies only; no permissions boundary; managed policies given by ARN.
     "iam:DeleteGroupPolicy", "iam:GetGroupPolicy", "iam:ListGroupPolicies", "iam:PutGroupPolicy",
     "iam:DeleteUserPolicy", "iam:GetUserPolicy", "iam:ListUserPolicies", "iam:PutUserPolicy",
