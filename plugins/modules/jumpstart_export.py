@@ -33,9 +33,16 @@ author:
   - edgeml.wavelength contributors
 options:
   model_id:
-    description: JumpStart model id.
+    description: JumpStart model id. Exactly one of O(model_id) and O(models) is required.
     type: str
-    required: true
+  models:
+    description:
+      - Several models in one run (the SageMaker SDK is loaded once), each with its own O(model_id),
+        O(model_version), O(instance_type), O(prefix), O(accept_eula), O(allow_deprecated) and O(inference_config);
+        options not given in an entry take the module's value (O(prefix) excepted: an entry without one gets the
+        default prefix). RV(results) holds a result per entry, in order.
+    type: list
+    elements: dict
   model_version:
     description:
       - JumpStart model version or version pattern; V(*) selects the newest. The resolved version is returned.
@@ -158,6 +165,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description: With O(models), a result per entry in their order, each with the keys below (and C(changed)).
+  returned: when O(models) is given
+  type: list
+  elements: dict
 model_id:
   description: The JumpStart model id.
   returned: always
@@ -484,7 +496,16 @@ def sdk_boto_session(module):
 
 def main():
     argument_spec = dict(
-        model_id=dict(type="str", required=True),
+        model_id=dict(type="str"),
+        models=dict(type="list", elements="dict", options=dict(
+            model_id=dict(type="str", required=True),
+            model_version=dict(type="str"),
+            instance_type=dict(type="str"),
+            prefix=dict(type="str"),
+            accept_eula=dict(type="bool"),
+            allow_deprecated=dict(type="bool"),
+            inference_config=dict(type="str"),
+        )),
         model_version=dict(type="str", default="*"),
         instance_type=dict(type="str", required=True),
         bucket=dict(type="str", required=True),
@@ -498,7 +519,8 @@ def main():
         inference_config=dict(type="str"),
         node_instance_type=dict(type="str"),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
+                              required_one_of=[("model_id", "models")], mutually_exclusive=[("model_id", "models")])
     p = module.params
     region = module.region
 
@@ -510,12 +532,34 @@ def main():
     s3 = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
     boto_session = sdk_boto_session(module)
     try:
-        instance_type = js.sagemaker_instance_type(p["instance_type"])
         if p["node_instance_type"]:
             js.sagemaker_instance_type(p["node_instance_type"])  # the same form check
         js.apply_jumpstart_environment(p["jumpstart_environment"])
         # The SDK gets the module's session and S3 client (s3.client: endpoint, CA bundle, config), not its own.
         sagemaker_session = js.sdk_session(boto_session, s3.client)
+    except js.JumpStartError as e:
+        module.fail_json(msg=str(e))
+    except ImportError as e:
+        module.fail_json(msg=f"the SageMaker SDK's JumpStart code is required: pip install sagemaker-core ({e})")
+    if p["models"] is None:
+        module.exit_json(**export(module, s3, sagemaker_session, p))
+    # An entry's own prefix only: one prefix for several models would make them overwrite each other.
+    results = [export(module, s3, sagemaker_session,
+                      dict(p, prefix=None, **{k: v for k, v in entry.items() if v is not None}))
+               for entry in p["models"]]
+    copies = {f"{r['model_id']}@{r['model_version']}" + (f"/{r['inference_config']}" if r["inference_config"] else ""): r
+              for r in results if "diff" in r}
+    diff = {"before": {k: r["diff"]["before"] for k, r in copies.items()},
+            "after": {k: r["diff"]["after"] for k, r in copies.items()}}
+    module.exit_json(changed=any(r["changed"] for r in results), results=results,
+                     **({"diff": diff} if module._diff else {}))
+
+
+def export(module, s3, sagemaker_session, p):
+    """Resolve one model (p: the module's options with the entry's) and copy it unless up to date; the result."""
+    region = module.region
+    try:
+        instance_type = js.sagemaker_instance_type(p["instance_type"])
         resolved = js.resolve(p["model_id"], p["model_version"], region, instance_type, sagemaker_session,
                               accept_eula=p["accept_eula"], allow_deprecated=p["allow_deprecated"],
                               inference_config=p["inference_config"], node_instance_type=p["node_instance_type"])
@@ -640,7 +684,7 @@ def main():
                 old = dict(old, additional_data_sources=old_channels)
             new["additional_data_sources"] = new_channels
         result["diff"] = dict(before=old, after=new if changed else old)
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == "__main__":

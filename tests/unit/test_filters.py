@@ -795,3 +795,16 @@ def test_roll_zones():
     assert roll_zones([tpl(BOS, default=3)], groups, PREFIX, 1) == [BOS]  # a new template version
     with pytest.raises(AnsibleFilterError, match="nodes_per_zone an integer"):
         roll_zones([], [], PREFIX, True)
+
+
+# --- jumpstart_models ------------------------------------------------------------------------------------------------
+
+def test_jumpstart_models_keeps_the_jumpstart_keys_each_model_sets():
+    from ansible_collections.edgeml.wavelength.plugins.filter.jumpstart_models import jumpstart_models
+    models = [{"name": "sentiment", "model_id": "m1", "node_port": 30007, "samples": [{"text": "x"}]},
+              {"name": "gated", "model_id": "m2", "model_version": "2.*", "accept_eula": True,
+               "inference_config": None}]
+    assert jumpstart_models(models) == [{"model_id": "m1"}, {"model_id": "m2", "model_version": "2.*",
+                                                              "accept_eula": True}]
+    with pytest.raises(AnsibleFilterError, match="list of models with a model_id"):
+        jumpstart_models([{"name": "no-id"}])

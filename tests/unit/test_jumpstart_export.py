@@ -153,6 +153,7 @@ def export(aws_url, buckets, catalog, capsys, tmp_path):
             "_ansible_check_mode": check, "_ansible_diff": diff, "_ansible_remote_tmp": str(tmp_path),
         }
         args.update(params)
+        args = {k: v for k, v in args.items() if v is not None}  # None: leave the default's option out
         with patch_module_args(args), pytest.raises(SystemExit):
             jumpstart_export.main()
         return json.loads(capsys.readouterr().out)
@@ -297,3 +298,20 @@ def test_instance_type_mapping():
     assert js.sagemaker_instance_type("ml.g4dn.2xlarge") == "ml.g4dn.2xlarge"
     with pytest.raises(js.JumpStartError):
         js.sagemaker_instance_type("xlarge")
+
+
+def test_several_models_in_one_run_match_one_run_each(export, s3, buckets):
+    """models: one module run (the SDK loaded once) resolves each entry as a run of its own would."""
+    alone = [export(check=True, model_id=PREPACKED, model_version="1.0.0"), export(check=True, model_id=SCRIPTED)]
+    both = export(check=True, model_id=None, models=[{"model_id": PREPACKED, "model_version": "1.0.0"},
+                                                     {"model_id": SCRIPTED}])
+    assert both.get("changed") is True and len(both["results"]) == 2, both
+    keys = ("model_id", "model_version", "image_uri", "artifact_s3_uri", "source_digest", "artifact_kind", "changed")
+    assert [{k: r[k] for k in keys} for r in both["results"]] == [{k: r[k] for k in keys} for r in alone]
+    assert "Contents" not in s3.list_objects_v2(Bucket=buckets[1])  # check mode wrote nothing
+    export(model_id=None, models=[{"model_id": PREPACKED, "model_version": "1.0.0"}, {"model_id": SCRIPTED}])
+    again = export(check=True, model_id=None, models=[{"model_id": PREPACKED, "model_version": "1.0.0"},
+                                                      {"model_id": SCRIPTED}])
+    assert again["changed"] is False and all(r["artifact_sha256"] for r in again["results"])
+    wrong = export(check=True, model_id=None, models=[{"model_id": PREPACKED}, {"model_id": "no-such-model"}])
+    assert wrong["failed"] and "no-such-model" in wrong["msg"]

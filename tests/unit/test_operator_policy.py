@@ -29,9 +29,7 @@ NOT_CALLED = {
     "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
     # ec2_vpc_route_table (teardown): no VGW.
     "ec2:EnableVgwRoutePropagation",
-    # iam_policy / iam_role: role policies only; no permissions boundary; managed policies given by ARN.
-    "iam:DeleteGroupPolicy", "iam:GetGroupPolicy", "iam:ListGroupPolicies", "iam:PutGroupPolicy",
-    "iam:DeleteUserPolicy", "iam:GetUserPolicy", "iam:ListUserPolicies", "iam:PutUserPolicy",
+    # iam_role: no permissions boundary; managed policies given by ARN.
     "iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary", "iam:ListPolicies",
     "iam:ListAccountAliases",
     # kms_key_info looks the key up by id or alias, without grants, policies, rotation or tags.
