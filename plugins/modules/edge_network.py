@@ -23,6 +23,8 @@ description:
   - Tags are O(tags) plus a C(Name) per resource; tags not listed are removed when O(purge_tags=true).
   - Resources that exist are adopted whatever made them, so a deployment made with the amazon.aws modules
     converges without change.
+  - Also returns the Wavelength subnets of zones no longer listed (RV(stale_wavelength_subnets)), for the prune step
+    of a later play (it deletes them once their nodes are gone); this module never deletes a subnet.
 author:
   - edgeml team
 options:
@@ -117,6 +119,13 @@ cluster_security_group_id:
   description: The cluster group.
   returned: always
   type: str
+stale_wavelength_subnets:
+  description:
+    - Subnets tagged C(edgeml:tier=wavelength) and with the C(edgeml:deployment) tag of O(tags), in any VPC, whose
+      C(edgeml:zone) is not a key of O(wavelength_subnets), as C({id, vpc_id, zone}). Empty without that tag.
+  returned: always
+  type: list
+  elements: dict
 changes:
   description: What this run changed (or would change in check mode), one line each.
   returned: always
@@ -485,6 +494,17 @@ class Network:
                         f"update_security_group_rule_descriptions_{direction}" if group_id else None,
                         GroupId=group_id, IpPermissions=[permission(k, d) for k, d in describe.items()])
 
+    def stale_subnets(self):
+        deployment = self.p["tags"].get("edgeml:deployment")
+        if not deployment:
+            return []
+        tagged = self.describe("describe_subnets", "Subnets", Filters=[
+            {"Name": "tag:edgeml:deployment", "Values": [deployment]},
+            {"Name": "tag:edgeml:tier", "Values": ["wavelength"]}])
+        return [{"id": s["SubnetId"], "vpc_id": s["VpcId"], "zone": tags.get("edgeml:zone", "")}
+                for s in tagged for tags in [boto3_tag_list_to_ansible_dict(s.get("Tags") or [])]
+                if tags.get("edgeml:zone") not in self.p["wavelength_subnets"]]
+
     # -- the stage ------------------------------------------------------------------------------------------------
     def converge(self):
         vpc_id = self.vpc()
@@ -498,6 +518,7 @@ class Network:
         })
         groups = self.security_groups(vpc_id)
         return {
+            "stale_wavelength_subnets": self.stale_subnets(),
             "vpc_id": vpc_id or "", "regional_subnet_ids": regional, "wavelength_subnets": wavelength,
             "carrier_gateway_id": gateway,
             "route_table_ids": {"wavelength": tables[f"{self.name}-wavelength"],

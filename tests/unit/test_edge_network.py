@@ -129,6 +129,9 @@ def test_repairs_drift_and_follows_inputs(ec2, run, uid):
     assert shrunk["changes"] == [f"disassociate subnet {grown['wavelength_subnets'][NYC]} from route table "
                                  f"{name}-wavelength"]
     assert ec2.describe_subnets(SubnetIds=[grown["wavelength_subnets"][NYC]])["Subnets"]
+    assert shrunk["stale_wavelength_subnets"] == [
+        {"id": grown["wavelength_subnets"][NYC], "vpc_id": made["vpc_id"], "zone": NYC}]
+    assert grown["stale_wavelength_subnets"] == [] == made["stale_wavelength_subnets"]
     assert not run("edge_network", **args(name, 62, zones=(BOS,), ports=(30008,),
                                            cidrs=("203.0.113.0/24",)))["changed"]
 
