@@ -39,10 +39,18 @@ options:
     description:
       - Several models in one run (the SageMaker SDK is loaded once), each with its own O(model_id),
         O(model_version), O(instance_type), O(prefix), O(accept_eula), O(allow_deprecated) and O(inference_config);
-        options not given in an entry take the module's value (O(prefix) excepted: an entry without one gets the
+        options not given in an entry take the module's value (except O(prefix), an entry without one gets the
         default prefix). RV(results) holds a result per entry, in order.
     type: list
     elements: dict
+    suboptions:
+      model_id: {description: JumpStart model id., type: str, required: true}
+      model_version: {description: As O(model_version)., type: str}
+      instance_type: {description: As O(instance_type)., type: str}
+      prefix: {description: As O(prefix) (no default from the module's O(prefix))., type: str}
+      accept_eula: {description: As O(accept_eula)., type: bool}
+      allow_deprecated: {description: As O(allow_deprecated)., type: bool}
+      inference_config: {description: As O(inference_config)., type: str}
   model_version:
     description:
       - JumpStart model version or version pattern; V(*) selects the newest. The resolved version is returned.
