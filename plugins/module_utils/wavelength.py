@@ -1,6 +1,6 @@
 # Copyright: edgeml team
 # Apache License 2.0 (see LICENSE)
-"""Helpers shared by the edgeml.wavelength AWS modules (zone discovery, waiting)."""
+"""Helpers shared by the edgeml.wavelength AWS modules (zone discovery, waiting, tags)."""
 
 import time
 
@@ -52,3 +52,11 @@ def split_carrier_gateways(gateways):
     gone = [{"id": g["CarrierGatewayId"], "state": g.get("State")} for g in gateways
             if g.get("State") in CARRIER_GATEWAY_GONE]
     return live, gone
+
+
+def tag_changes(current, desired, purge):
+    """(tags to set, keys to remove) that take a resource from its current tags to the desired ones; with purge,
+    keys not desired are removed, except AWS's own (aws:...), which nobody may remove."""
+    to_set = {k: v for k, v in desired.items() if current.get(k) != v}
+    to_remove = [k for k in current if k not in desired and not k.startswith("aws:")] if purge else []
+    return to_set, to_remove

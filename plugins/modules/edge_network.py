@@ -146,7 +146,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
     ansible_dict_to_boto3_tag_list,
     boto3_tag_list_to_ansible_dict,
 )
-from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import split_carrier_gateways
+from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import split_carrier_gateways, tag_changes
 
 # Right after a create, EC2 may not know the new id yet: retry calls that name it.
 NOT_YET = ["InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound",
@@ -154,13 +154,6 @@ NOT_YET = ["InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.No
 ROUTE_TARGETS = ("CarrierGatewayId", "GatewayId", "NatGatewayId", "TransitGatewayId", "LocalGatewayId",
                  "VpcPeeringConnectionId", "NetworkInterfaceId", "InstanceId", "CoreNetworkArn")
 EGRESS_ALL = ("-1", None, None, "cidr", "0.0.0.0/0")
-
-
-def tag_changes(current, desired, purge):
-    """(to set, keys to remove) to go from the current tags to the desired ones."""
-    to_set = {k: v for k, v in desired.items() if current.get(k) != v}
-    to_remove = [k for k in current if k not in desired and not k.startswith("aws:")] if purge else []
-    return to_set, to_remove
 
 
 def rule_key(proto, from_port, to_port, kind, source):

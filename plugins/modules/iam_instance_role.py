@@ -102,6 +102,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
     ansible_dict_to_boto3_tag_list,
     boto3_tag_list_to_ansible_dict,
 )
+from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import tag_changes
 
 
 def normalized(policy):
@@ -120,12 +121,6 @@ def canonical(value, key=None):
     if isinstance(value, list):
         return sorted((canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
     return value
-
-
-def tag_changes(current, desired, purge):
-    to_set = {k: v for k, v in desired.items() if current.get(k) != v}
-    to_remove = [k for k in current if k not in desired and not k.startswith("aws:")] if purge else []
-    return to_set, to_remove
 
 
 class InstanceRole:
