@@ -74,6 +74,7 @@ class JobController:
         self.write, self.write_status = write, write_status
         # pod container -> (reason, message, when): why the kubelet has not started it (retried after PULL_BACKOFF)
         self.waiting: dict[str, tuple[str, str, float]] = {}
+        self.finished: list[tuple] = []  # Job status writes held until the step's Pod objects are written
 
     def reconcile(self, nodes: dict[str, dict], node_addresses: dict[str, str]) -> None:
         """nodes: instance id -> Node object; node_addresses: instance id -> the node's private address."""
@@ -96,11 +97,16 @@ class JobController:
             containers[(namespace, name)] = info
         ready = {i: n for i, n in nodes.items() if n["status"]["conditions"][0]["status"] == "True"}
         pod_objects = {}
+        self.finished = []
         for (namespace, name), job in jobs.items():
             pod = self._reconcile_job(namespace, job, containers.get((namespace, name)), ready, node_addresses)
             if pod:
                 pod_objects[(namespace, pod["metadata"]["name"])] = pod
         self._sync_pod_objects(pod_objects)
+        # A Job finishes after its pod's terminal status is written, as the Job controller sees it from the kubelet:
+        # whoever sees the Job's condition finds the pod's exit code and termination message.
+        for args in self.finished:
+            self.write_status(*args)
 
     # ---- one Job ----
     def _reconcile_job(self, namespace: str, job: dict, info: dict | None, ready: dict, addresses: dict) -> dict | None:
@@ -163,7 +169,7 @@ class JobController:
         if reason:
             cond.update(reason=reason, message=message)
         status["conditions"] = [cond]
-        self.write_status("Job", namespace, name, status)
+        self.finished.append(("Job", namespace, name, status))
         log.info("job %s/%s %s%s", namespace, name, kind, f" ({reason})" if reason else "")
 
     @staticmethod
