@@ -9,9 +9,9 @@ version_added: 0.1.0
 short_description: The images option of edgeml.wavelength.image_mirror, from the models, their exports and repositories
 description:
   - One entry per model, in the order of the input - C(name), C(source) (the export's C(image_uri)), C(version) (the
-    export's C(model_version)) and C(repository_uri) (the repository of the same model in O(repositories), empty when
-    it does not exist yet, as in check mode on a new deployment).
-positional: _input, exports, repositories
+    export's C(model_version)) and C(repository_uri) (the repository C(<prefix>/<model name>) in O(repositories),
+    empty when it does not exist yet, as in check mode on a new deployment).
+positional: _input, exports, repositories, prefix
 options:
   _input:
     description: The models (each with C(name)).
@@ -24,15 +24,19 @@ options:
     required: true
   repositories:
     description:
-      - The C(results) of the C(community.aws.ecs_ecr) task looped over the same models (each with C(item.name) and,
-        once it exists, C(repository.repositoryUri)).
+      - The C(repositories) that C(edgeml.wavelength.ecr_repositories) returned (each with C(name) and C(uri), the
+        C(uri) empty for a repository not created yet).
     type: list
     elements: dict
+    required: true
+  prefix:
+    description: The repository name prefix; the repository of model C(m) is C(<prefix>/m).
+    type: str
     required: true
 """
 
 EXAMPLES = r"""
-images: "{{ edge_models | edgeml.wavelength.mirror_images(exports, repositories.results) }}"
+images: "{{ edge_models | edgeml.wavelength.mirror_images(exports, repositories.repositories, 'edgeml') }}"
 # => [{"name": "sentiment", "source": "763104351884.dkr.ecr.us-east-1.amazonaws.com/hf-inference:2.1.0",
 #      "version": "2.2.3", "repository_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/edgeml/sentiment"}]
 """
@@ -50,13 +54,12 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
 
 
-def mirror_images(models, exports, repositories):
+def mirror_images(models, exports, repositories, prefix):
     list_of(models, Mapping, "mirror_images", "the input (models)")
     list_of(repositories, Mapping, "mirror_images", "repositories")
-    uris = {}
-    for result in repositories:
-        name = (result.get("item") or {}).get("name")
-        uris[name] = (result.get("repository") or {}).get("repositoryUri") or ""
+    if not isinstance(prefix, str) or not prefix:
+        raise AnsibleFilterError(f"mirror_images: prefix must be the repository name prefix, got {prefix!r:.100}")
+    uris = {repo.get("name"): repo.get("uri") or "" for repo in repositories}
     images = []
     for model in models:
         export = exports.get(model["name"]) if isinstance(exports, Mapping) else None
@@ -64,7 +67,7 @@ def mirror_images(models, exports, repositories):
             raise AnsibleFilterError(f"mirror_images: model {model['name']} has no export with image_uri and "
                                      "model_version: run the artifacts stage first")
         images.append({"name": model["name"], "source": export["image_uri"], "version": str(export["model_version"]),
-                       "repository_uri": uris.get(model["name"], "")})
+                       "repository_uri": uris.get(f"{prefix}/{model['name']}", "")})
     return images
 
 

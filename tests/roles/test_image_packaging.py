@@ -30,6 +30,10 @@ def task_results(tasks, name):
     return found[0]
 
 
+REPOSITORIES_TASK = ("ECR repository per model (scan on push, immutable tags, lifecycle policy, encryption, tags), "
+                     "prune the others")
+
+
 def repository_tags(ecr, prefix):
     """{repository name: tags} of the repositories named <prefix>/..."""
     found = {}
@@ -57,18 +61,20 @@ def test_image_packaging_converge_idempotent_check(tmp_path):
     try:
         check_stats, check_tasks = play("artifacts_image_packaging.yml", both_file, check=True)
         real_stats, real_tasks = play("artifacts_image_packaging.yml", both_file)
-        # bucket + export + deployment record + repositories + their tags + image copies + the images in the record:
-        # the recap of the check run announces the real run's changes.
-        assert check_stats["changed"] == real_stats["changed"] == 7, (changed_tasks(check_tasks),
+        # bucket + export + deployment record + repositories (created with their settings and tags in one run) +
+        # image copies + the images in the record: the recap of the check run announces the real run's changes.
+        assert check_stats["changed"] == real_stats["changed"] == 6, (changed_tasks(check_tasks),
                                                                       changed_tasks(real_tasks))
+        planned = task_results(check_tasks, REPOSITORIES_TASK)[0]["repositories"]
+        assert sorted((r["name"], r["created"]) for r in planned) == [(f"{name}/second", True),
+                                                                       (f"{name}/sentiment", True)]
         assert repository_tags(ecr, name) == {f"{name}/sentiment": {"edgeml:deployment": name},
                                               f"{name}/second": {"edgeml:deployment": name}}
 
         # "second" dropped from the list: its repository goes; only that and the images in the record change.
         again, again_tasks = play("artifacts_image_packaging.yml", vars_file)
         assert again["changed"] == 2, changed_tasks(again_tasks)
-        pruned = task_results(again_tasks, "Tag the repositories with the deployment, delete those of models no "
-                                           "longer listed")[0]
+        pruned = task_results(again_tasks, REPOSITORIES_TASK)[0]
         assert pruned["changed"] and pruned["deleted"] == [f"{name}/second"]
         assert repository_tags(ecr, name) == {f"{name}/sentiment": {"edgeml:deployment": name}}
         later, later_tasks = play("artifacts_image_packaging.yml", vars_file, check=True)

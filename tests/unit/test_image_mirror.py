@@ -151,12 +151,14 @@ def test_tls_verification_follows_the_options(run, skopeo):
 def test_mirror_images_filter():
     models = [{"name": "a"}, {"name": "b"}]
     exports = {"a": {"image_uri": "r/a:1", "model_version": "1.0.0"}, "b": {"image_uri": "r/b:2", "model_version": 2}}
-    repositories = [{"item": {"name": "b"}, "repository": {"repositoryUri": "ecr/b"}}, {"item": {"name": "a"}}]
-    assert mirror_images(models, exports, repositories) == [
+    repositories = [{"name": "p/b", "uri": "ecr/p/b"}, {"name": "p/a", "uri": ""}, {"name": "q/a", "uri": "ecr/q/a"}]
+    assert mirror_images(models, exports, repositories, "p") == [
         {"name": "a", "source": "r/a:1", "version": "1.0.0", "repository_uri": ""},
-        {"name": "b", "source": "r/b:2", "version": "2", "repository_uri": "ecr/b"}]
+        {"name": "b", "source": "r/b:2", "version": "2", "repository_uri": "ecr/p/b"}]
     with pytest.raises(AnsibleFilterError, match="model b has no export with image_uri"):
-        mirror_images(models, {"a": exports["a"]}, repositories)
+        mirror_images(models, {"a": exports["a"]}, repositories, "p")
     with pytest.raises(AnsibleFilterError):
-        mirror_images("a", exports, repositories)
+        mirror_images("a", exports, repositories, "p")
+    with pytest.raises(AnsibleFilterError, match="prefix must be"):
+        mirror_images(models, exports, repositories, "")
 
