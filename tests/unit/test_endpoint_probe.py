@@ -1,4 +1,4 @@
-"""Unit tests of edgeml.wavelength.endpoint_probe against a tiny SageMaker-style server on 127.0.0.1."""
+"""Unit tests of edgeml.wavelength.endpoint_probe against tiny SageMaker-style servers on 127.0.0.1 and 127.0.0.2."""
 
 import importlib.util
 import json
@@ -20,13 +20,19 @@ NEGATIVE = "A dull, lifeless and painfully boring mess."
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Labels a text positive unless it contains 'dull'; every `slow_every`-th request sleeps `slow_s`."""
+    """Labels a text positive unless it contains 'dull'; every `slow_every`-th request sleeps `slow_s`; the first
+    `fail_first` requests get 503 (a NodePort that refuses for a moment)."""
 
     def do_POST(self):
         server = self.server
         text = self.rfile.read(int(self.headers["Content-Length"])).decode()
         server.seen.append((self.headers["Content-Type"], self.headers["Accept"], text))
         server.clients.append(self.client_address[0])
+        server.paths.append(self.path)
+        if server.fail_first:
+            server.fail_first -= 1
+            self.send_error(503)
+            return
         if server.status != 200:
             self.send_error(server.status)
             return
@@ -47,17 +53,31 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def serve(host):
+    httpd = ThreadingHTTPServer((host, 0), Handler)
     httpd.seen, httpd.status, httpd.slow_every, httpd.slow_s, httpd.index_labels = [], 200, 0, 0.0, False
-    httpd.clients, httpd.reply = [], {}
+    httpd.clients, httpd.reply, httpd.paths, httpd.fail_first = [], {}, [], 0
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/invocations"
+    httpd.url = f"http://{host}:{httpd.server_address[1]}/invocations"
     yield httpd
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    yield from serve("127.0.0.1")
+
+
+@pytest.fixture
+def server2():
+    yield from serve("127.0.0.2")
+
+
+@pytest.fixture
+def server3():
+    yield from serve("127.0.0.3")
 
 
 def run(capsys, **args):
@@ -168,3 +188,130 @@ def test_refused_connection_fails(capsys, server):
 def test_bounds_are_enforced(capsys):
     rc, result = run(capsys, url="http://127.0.0.1:9/invocations", samples=SAMPLES, requests=0)
     assert rc == 1 and "requests must be 1..10000" in result["msg"]
+
+
+def test_single_url_form_returns_what_it_did(capsys, server):
+    rc, result = run(capsys, url=server.url, samples=SAMPLES, requests=2, warmup=0)
+    assert rc == 0
+    assert set(result) == {"changed", "predictions", "predictions_ok", "latency_ms", "invocation"}
+    assert len(server.seen) == 4
+
+
+def test_single_url_form_retries(capsys, server, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(endpoint_probe.time, "sleep", sleeps.append)
+    server.fail_first = 1
+    rc, result = run(capsys, url=server.url, samples=SAMPLES, requests=2, warmup=0, retries=1, delay=0.5)
+    assert rc == 0 and result["predictions_ok"] is True and sleeps == [0.5]
+    server.fail_first = 2
+    rc, result = run(capsys, url=server.url, samples=SAMPLES, requests=2, warmup=0, retries=1, delay=0)
+    assert rc == 1 and result["msg"].startswith(f"POST {server.url} failed: HTTP 503")
+    assert "results" not in result
+
+
+# --- list form (targets) --------------------------------------------------------------------------------------------
+
+def target(httpd, path, **extra):
+    return {"url": httpd.url.replace("/invocations", path), **extra}
+
+
+def test_targets_all_ok_one_at_a_time(capsys, server, server2):
+    own = [{"text": NEGATIVE, "expected_label": "negative"}]
+    targets = [target(server, "/a/invocations", label="bos node-a", data={"zone": "bos", "port": 30007}),
+               target(server, "/b/invocations", samples=own),
+               target(server2, "/invocations", label="nyc stable", data={"zone": "nyc", "stable": True})]
+    rc, result = run(capsys, targets=targets, samples=SAMPLES, requests=3, warmup=1)
+    assert rc == 0 and result["changed"] is False
+    assert not {"predictions", "predictions_ok", "latency_ms"} & set(result)
+    a, b, c = result["results"]
+    assert [r["url"] for r in (a, b, c)] == [t["url"] for t in targets]
+    assert [r["label"] for r in (a, b, c)] == ["bos node-a", targets[1]["url"], "nyc stable"]
+    assert [r["data"] for r in (a, b, c)] == [{"zone": "bos", "port": 30007}, {}, {"zone": "nyc", "stable": True}]
+    assert all(r["failed"] is False and r["msg"] == "" and r["attempts"] == 1 for r in (a, b, c))
+    assert all(r["predictions_ok"] is True and r["latency_ms"]["count"] == 3 for r in (a, b, c))
+    assert [p["predicted_label"] for p in a["predictions"]] == ["positive", "negative"]
+    assert b["predictions"] == [{"text": NEGATIVE, "expected_label": "negative", "predicted_label": "negative",
+                                 "ok": True, "problem": ""}]
+    # one target after the other (no probe overlaps another): samples, warm-up, timed requests of each in turn
+    assert server.paths == ["/a/invocations"] * (2 + 1 + 3) + ["/b/invocations"] * (1 + 1 + 3)
+    assert len(server2.seen) == 2 + 1 + 3
+    # the module's settings apply to every target
+    assert {(ct, acc) for ct, acc, _ in server.seen + server2.seen} == {("application/x-text",
+                                                                         "application/json;verbose")}
+
+
+def test_failing_targets_fail_the_run_after_all_are_probed(capsys, server, server2, server3):
+    server.status = 503
+    refused = server3.url
+    server3.shutdown()
+    server3.server_close()
+    targets = [target(server2, "/first/invocations", label="bos node-a"),
+               target(server, "/invocations", label="bos node-b", data={"node": "b"}),
+               {"url": refused},
+               target(server2, "/last/invocations", label="nyc node-c")]
+    rc, result = run(capsys, targets=targets, samples=SAMPLES, requests=2, warmup=0, timeout=2)
+    assert server2.paths.count("/last/invocations") == 4  # probed after the failures
+    assert rc == 1
+    assert result["msg"].startswith("2 of 4 targets failed: bos node-b: POST ")
+    assert f"bos node-b: POST {server.url} failed: HTTP 503" in result["msg"]
+    assert f"; POST {refused} failed: " in result["msg"] and "refused" in result["msg"].lower()
+    first, failed, unreachable, last = result["results"]
+    assert [r["failed"] for r in result["results"]] == [False, True, True, False]
+    assert first["predictions_ok"] is True and last["latency_ms"]["count"] == 2
+    assert failed["data"] == {"node": "b"} and failed["msg"].startswith(f"POST {server.url} failed: HTTP 503")
+    assert failed["predictions_ok"] is False and failed["latency_ms"] == {
+        "count": 0, "p50": None, "p99": None, "min": None, "max": None, "mean": None}
+    assert [(p["text"], p["ok"], p["predicted_label"], p["problem"]) for p in failed["predictions"]] == [
+        (s["text"], False, None, failed["msg"]) for s in SAMPLES]
+    assert unreachable["label"] == refused and "refused" in unreachable["msg"].lower()
+
+
+def test_retry_probes_only_the_failed_targets_again(capsys, server, server2, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(endpoint_probe.time, "sleep", sleeps.append)
+    server.fail_first = 1  # refuses the first request, then answers
+    targets = [target(server, "/invocations", label="a"), target(server2, "/invocations", label="b")]
+    rc, result = run(capsys, targets=targets, samples=SAMPLES, requests=2, warmup=0, retries=3, delay=2)
+    assert rc == 0
+    assert [(r["label"], r["failed"], r["attempts"]) for r in result["results"]] == [("a", False, 2), ("b", False, 1)]
+    assert result["results"][0]["predictions_ok"] is True and result["results"][0]["latency_ms"]["count"] == 2
+    assert sleeps == [2]  # one more round, not three
+    assert len(server.seen) == 1 + 2 + 2 and len(server2.seen) == 2 + 2  # b was not probed again
+
+
+def test_retries_exhausted_name_the_target(capsys, server, server2, monkeypatch):
+    monkeypatch.setattr(endpoint_probe.time, "sleep", lambda _: None)
+    server.fail_first = 100
+    targets = [target(server, "/invocations", label="a"), target(server2, "/invocations", label="b")]
+    rc, result = run(capsys, targets=targets, samples=SAMPLES, requests=1, warmup=0, retries=2)
+    assert rc == 1 and result["msg"].startswith("1 of 2 targets failed (each probed 3 times): a: POST ")
+    assert [(r["failed"], r["attempts"]) for r in result["results"]] == [(True, 3), (False, 1)]
+    assert server.fail_first == 97 and len(server2.seen) == 3
+
+
+def test_targets_in_check_mode_are_probed(capsys, server):
+    rc, result = run(capsys, targets=[{"url": server.url}], samples=SAMPLES, requests=1, warmup=0,
+                     _ansible_check_mode=True)
+    assert rc == 0 and result["results"][0]["predictions_ok"] is True
+
+
+def test_no_targets_probe_nothing(capsys):
+    rc, result = run(capsys, targets=[], samples=SAMPLES)
+    assert rc == 0 and result["results"] == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"url": "http://127.0.0.1:9/invocations", "targets": [], "samples": SAMPLES}, "mutually exclusive: url|targets"),
+    ({"samples": SAMPLES}, "one of the following is required: url, targets"),
+    ({"url": "http://127.0.0.1:9/invocations"}, "missing parameter(s) required by 'url': samples"),
+    ({"targets": [{"url": "http://127.0.0.1:9/invocations", "label": "bos a"}]},
+     "targets: bos a has no samples, and samples is empty"),
+    ({"targets": [{"url": "ftp://127.0.0.1/x"}], "samples": SAMPLES}, "targets: url must be http(s): ftp://127.0.0.1/x"),
+    ({"targets": [{"label": "x"}], "samples": SAMPLES}, "missing required arguments: url"),
+    ({"targets": [{"url": "http://127.0.0.1:9/i", "zone": "z"}], "samples": SAMPLES}, "zone"),
+    ({"targets": [], "samples": SAMPLES, "retries": -1}, "retries must be 0..100 and delay >= 0"),
+    ({"targets": [], "samples": SAMPLES, "delay": -1}, "retries must be 0..100 and delay >= 0"),
+])
+def test_wrong_arguments(capsys, args, message):
+    rc, result = run(capsys, **args)
+    assert rc == 1 and message in result["msg"], result["msg"]

@@ -18,6 +18,7 @@ from ansible_collections.edgeml.wavelength.plugins.filter.boot_failure_report im
 from ansible_collections.edgeml.wavelength.plugins.filter.busy_instances import busy_instances
 from ansible_collections.edgeml.wavelength.plugins.filter.carrier_targets import carrier_targets
 from ansible_collections.edgeml.wavelength.plugins.filter.cidr_errors import cidr_errors
+from ansible_collections.edgeml.wavelength.plugins.filter.endpoint_probe_targets import endpoint_probe_targets
 from ansible_collections.edgeml.wavelength.plugins.filter.endpoint_report import endpoint_report
 from ansible_collections.edgeml.wavelength.plugins.filter.endpoint_table import endpoint_table
 from ansible_collections.edgeml.wavelength.plugins.filter.export_models import export_models
@@ -78,6 +79,9 @@ def test_filters_run_by_fqcn_in_a_play(tmp_path):
                  " 'targets': nodes | edgeml.wavelength.ready_zone_nodes([bos])"
                  " | edgeml.wavelength.carrier_targets(instances, [bos])"
                  " | edgeml.wavelength.probe_targets(models, 30007),"
+                 " 'probes': nodes | edgeml.wavelength.ready_zone_nodes([bos])"
+                 " | edgeml.wavelength.carrier_targets(instances, [bos])"
+                 " | edgeml.wavelength.probe_targets(models, 30007) | edgeml.wavelength.endpoint_probe_targets,"
                  " 'export': exports | edgeml.wavelength.export_models,"
                  " 'stale_objects': [] | edgeml.wavelength.stale_objects([])} | to_json }}",
                  "mode": "0600"}, "vars": {"bos": BOS, "instances": INSTANCES}}]}]
@@ -92,6 +96,9 @@ def test_filters_run_by_fqcn_in_a_play(tmp_path):
     assert out["boot"]["ready_zones"] == [BOS]
     assert [[t["carrier_ip"], m["node_port"]] for t, m in out["targets"]] == [["155.1.1.1", 30007],
                                                                              ["155.1.1.2", 30007]]
+    assert [(p["url"], p["data"]["model"]) for p in out["probes"]] == [
+        ("http://155.1.1.1:30007/invocations", {"name": "m1", "node_port": 30007}),
+        ("http://155.1.1.2:30007/invocations", {"name": "m1", "node_port": 30007})]
     assert out["export"] == [{"name": "m1", "artifact_s3_uri": "s3://b/k", "artifact_sha256": "ab"}]
     assert out["stale_objects"] == []
 
@@ -575,6 +582,23 @@ def test_probe_targets_only_nodes_that_serve_the_model():
                                                                ("155.1.1.1", "m1")]
 
 
+def test_endpoint_probe_targets():  # as the looped task's url, samples and label
+    stable = {"zone": BOS, "carrier_ip": "155.1.1.9", "instance_id": "i-0a", "node_name": "", "stable": True}
+    own = [{"text": "t", "expected_label": "x"}]
+    models = [{"name": "m1", "node_port": 30010, "image": "i"}, {"name": "m2", "samples": own}]
+    pairs = probe_targets([stable, TARGETS[0]], models, 30007)
+    assert endpoint_probe_targets(pairs) == [
+        {"url": "http://155.1.1.9:30010/invocations", "label": f"{BOS} stable 155.1.1.9:30010 m1",
+         "data": {"target": stable, "model": {"name": "m1", "node_port": 30010}}},
+        {"url": "http://155.1.1.9:30007/invocations", "label": f"{BOS} stable 155.1.1.9:30007 m2", "samples": own,
+         "data": {"target": stable, "model": {"name": "m2", "node_port": 30007}}},
+        {"url": "http://155.1.1.1:30010/invocations", "label": f"{BOS} n-bos-a 155.1.1.1:30010 m1",
+         "data": {"target": TARGETS[0], "model": {"name": "m1", "node_port": 30010}}},
+        {"url": "http://155.1.1.1:30007/invocations", "label": f"{BOS} n-bos-a 155.1.1.1:30007 m2", "samples": own,
+         "data": {"target": TARGETS[0], "model": {"name": "m2", "node_port": 30007}}}]
+    assert endpoint_probe_targets([]) == []
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: ready_zone_nodes({"resources": []}, [BOS]), r"the input \(Node resources\) must be a list of dicts"),
     (lambda: ready_zone_nodes(NODES, BOS), "zones must be a list of strings"),
@@ -589,6 +613,9 @@ def test_probe_targets_only_nodes_that_serve_the_model():
     (lambda: probe_targets([], [{"name": "m", "node_port": 70000}], 30007), "m's node_port must be a port number"),
     (lambda: probe_targets([], [], default_node_port=None), "default_node_port must be a port number"),
     (lambda: probe_targets([], [], default_node_port=True), "default_node_port must be a port number"),
+    (lambda: endpoint_probe_targets({}), r"endpoint_probe_targets: the input must be \[target, model\] pairs"),
+    (lambda: endpoint_probe_targets([[{}]]), r"endpoint_probe_targets: the input must be \[target, model\] pairs"),
+    (lambda: endpoint_probe_targets([[{"zone": BOS}, {"name": "m", "node_port": 1}]]), "a pair lacks carrier_ip"),
 ])
 def test_endpoint_filters_wrong_input_types(call, message):
     with pytest.raises(AnsibleFilterError, match=message):
@@ -653,11 +680,24 @@ def test_endpoint_report_and_table():
     assert node_row.endswith("FAILED (got 1: bad)")
 
 
+def test_endpoint_report_of_the_list_form_is_that_of_the_loop():
+    """endpoint_probe's results (one run, the pair in data) give the report the looped task's results gave."""
+    stable = zone_addresses([{"zone": BOS, "carrier_ip": "155.1.9.9"}], [BOS])[0]
+    looped = [probe(stable, "m1"), probe(TARGETS[0], "m1", ok=False, p50=4.0)]
+    listed = [{k: v for k, v in r.items() if k != "item"}
+              | {"url": t["url"], "label": t["label"], "data": t["data"], "failed": False, "msg": "", "attempts": 1}
+              for r, t in zip(looped, endpoint_probe_targets([r["item"] for r in looped]), strict=True)]
+    assert "item" not in listed[0] and listed[1]["data"]["target"] == TARGETS[0]
+    assert endpoint_report(listed, "controller") == endpoint_report(looped, "controller")
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: serving_instances({}, [], ["m"]), r"the input \(Ready nodes\) must be a list of dicts"),
     (lambda: serving_instances([], [], "m"), "models must be a list of strings"),
     (lambda: zone_addresses([], BOS), "zones must be a list of strings"),
-    (lambda: endpoint_report([{"item": "x"}], "c"), r"each result needs item \[target, model\] and latency_ms"),
+    (lambda: endpoint_report([{"item": "x"}], "c"),
+     r"each result needs item \[target, model\] \(or data \{target, model\}\) and latency_ms"),
+    (lambda: endpoint_report([{"data": {"target": {}}, "latency_ms": {}}], "c"), r"or data \{target, model\}"),
     (lambda: endpoint_table([]), "the input must be the endpoint_report dict"),
 ])
 def test_address_and_report_filters_wrong_input(call, message):
