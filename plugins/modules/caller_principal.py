@@ -84,47 +84,13 @@ session_name:
   sample: alice
 """
 
-import re
-
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-ARN = re.compile(r"arn:(?P<partition>aws[a-z-]*):(?P<service>iam|sts)::(?P<account>\d{12}):(?P<resource>.+)")
-
-
-class NoAccessEntry(ValueError):
-    """The caller has no IAM principal an access entry can name."""
-
-
-def principal_of(caller_arn):
-    """What an EKS access entry names for a caller ARN (STS GetCallerIdentity):
-    dict(principal_arn, principal_type, role_name, session_name). Raises NoAccessEntry for a federated user."""
-    m = ARN.fullmatch(caller_arn or "")
-    result = dict(principal_arn=caller_arn, principal_type="other", role_name=None, session_name=None)
-    if not m:
-        return result
-    partition, service, account, resource = m.group("partition", "service", "account", "resource")
-    kind, _, rest = resource.partition("/")
-    if service == "sts" and kind == "assumed-role" and "/" in rest:
-        role, _, session = rest.partition("/")
-        return dict(principal_arn=f"arn:{partition}:iam::{account}:role/{role}", principal_type="role",
-                    role_name=role, session_name=session)
-    if service == "sts" and kind == "federated-user":
-        raise NoAccessEntry(
-            f"The caller {caller_arn} is a federated user session (GetFederationToken): EKS access entries name IAM "
-            "roles and users only. Run with a role or user, or name the principals in eks_cluster_admin_principal_arns "
-            "and set eks_cluster_grant_caller to false.")
-    if service == "iam" and resource == "root":
-        result["principal_type"] = "root"
-    elif service == "iam" and kind in ("user", "role") and rest:
-        result["principal_type"] = kind
-    return result
+from ansible_collections.edgeml.wavelength.plugins.module_utils.eks_access import (  # noqa: F401 (ARN, NoAccessEntry and principal_of: importable from here, as before)
+    ARN,
+    NoAccessEntry,
+    principal_of,
+    resolve_caller,
+)
 
 
 def main():
@@ -132,34 +98,7 @@ def main():
         argument_spec=dict(resolve_role_path=dict(type="bool", default=True)),
         supports_check_mode=True,
     )
-    sts = module.client("sts", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        identity = sts.get_caller_identity(aws_retry=True)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg="Failed to ask STS who the caller is (GetCallerIdentity)")
-    try:
-        found = principal_of(identity["Arn"])
-    except NoAccessEntry as e:
-        module.fail_json(msg=str(e), caller_arn=identity["Arn"])
-
-    if found["principal_type"] == "role" and module.params["resolve_role_path"]:
-        iam = module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
-        try:
-            found["principal_arn"] = iam.get_role(RoleName=found["role_name"], aws_retry=True)["Role"]["Arn"]
-        except is_boto3_error_code(["AccessDenied", "AccessDeniedException"]):
-            module.warn(f"Not allowed to read role {found['role_name']} (iam:GetRole): using {found['principal_arn']}, "
-                        "right unless the role has a path (EKS then refuses the access entry).")
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
-            module.fail_json_aws(e, msg=f"Failed to read role {found['role_name']}")
-    if found["principal_type"] == "root":
-        module.warn(f"Running as the account root user: {found['principal_arn']} gets an access entry. "
-                    "AWS recommends an IAM role.")
-
-    result = dict(changed=False, caller_arn=identity["Arn"], account=identity["Account"], user_id=identity["UserId"],
-                  principal_arn=found["principal_arn"], principal_type=found["principal_type"])
-    if found["session_name"]:
-        result["session_name"] = found["session_name"]
-    module.exit_json(**result)
+    module.exit_json(changed=False, **resolve_caller(module, module.params["resolve_role_path"]))
 
 
 if __name__ == "__main__":

@@ -116,14 +116,15 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-
-def scope_key(scope):
-    """Comparable access scope."""
-    return (scope.get("type", "cluster"), tuple(sorted(scope.get("namespaces") or [])))
+from ansible_collections.edgeml.wavelength.plugins.module_utils.eks_access import (
+    ENTRY_TYPES,
+    POLICY_ASSOCIATIONS_SPEC,
+    AccessEntryError,
+    check_entry_spec,
+    converge_access_entry,
+)
 
 
 def main():
@@ -132,103 +133,30 @@ def main():
             cluster_name=dict(type="str", required=True),
             principal_arn=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            type=dict(type="str", choices=["STANDARD", "EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX"], default="STANDARD"),
+            type=dict(type="str", choices=ENTRY_TYPES, default="STANDARD"),
             kubernetes_groups=dict(type="list", elements="str", default=[]),
             username=dict(type="str"),
-            policy_associations=dict(type="list", elements="dict", default=[], options=dict(
-                policy_arn=dict(type="str", required=True),
-                access_scope=dict(type="dict", default={"type": "cluster"}, options=dict(
-                    type=dict(type="str", choices=["cluster", "namespace"], default="cluster"),
-                    namespaces=dict(type="list", elements="str", default=[]),
-                )),
-            )),
+            policy_associations=dict(type="list", elements="dict", default=[], options=POLICY_ASSOCIATIONS_SPEC),
             purge_policy_associations=dict(type="bool", default=True),
             tags=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    if p["type"] != "STANDARD" and (p["policy_associations"] or p["kubernetes_groups"]):
-        module.fail_json(msg=f"Access entries of type {p['type']} take no policy_associations or kubernetes_groups")
+    refused = check_entry_spec(p)
+    if refused:
+        module.fail_json(msg=refused)
     client = module.client("eks", retry_decorator=AWSRetry.jittered_backoff())
-    ids = dict(clusterName=p["cluster_name"], principalArn=p["principal_arn"])
-    result = dict(changed=False)
-
-    def associations():
-        pages = client.get_paginator("list_associated_access_policies").paginate(**ids)
-        return {a["policyArn"]: a["accessScope"] for a in pages.build_full_result()["associatedAccessPolicies"]}
-
     try:
-        try:
-            entry = client.describe_access_entry(aws_retry=True, **ids)["accessEntry"]
-        except is_boto3_error_code("ResourceNotFoundException"):
-            entry = None
-        current = associations() if entry else {}
-        before = dict(type=entry["type"], kubernetes_groups=sorted(entry.get("kubernetesGroups") or []),
-                      policies={k: scope_key(v) for k, v in current.items()}) if entry else {}
-
-        if p["state"] == "absent":
-            if entry:
-                result["changed"] = True
-                if not module.check_mode:
-                    client.delete_access_entry(aws_retry=True, **ids)
-            if module._diff:
-                result["diff"] = dict(before=before, after={})
-            module.exit_json(access_entry={}, **result)
-
-        if entry and entry["type"] != p["type"]:
-            module.fail_json(msg=f"Access entry of {p['principal_arn']} has type {entry['type']}, not {p['type']};"
-                                 " delete it first (state=absent) to change the type")
-        wanted = {a["policy_arn"]: {"type": a["access_scope"]["type"],
-                                    **({"namespaces": a["access_scope"]["namespaces"]}
-                                       if a["access_scope"]["type"] == "namespace" else {})}
-                  for a in p["policy_associations"]}
-        to_associate = [arn for arn, scope in wanted.items()
-                        if arn not in current or scope_key(current[arn]) != scope_key(scope)]
-        to_remove = [arn for arn in current if arn not in wanted] if p["purge_policy_associations"] else []
-        # EKS sets the groups of node entries itself (EC2_LINUX reads back ["system:nodes"]) and refuses them from
-        # the caller: only a STANDARD entry's groups are ours to compare and update.
-        groups_differ = (entry is not None and p["type"] == "STANDARD"
-                         and sorted(entry.get("kubernetesGroups") or []) != sorted(p["kubernetes_groups"]))
-        username_differs = entry is not None and bool(p["username"]) and entry.get("username") != p["username"]
-        result["changed"] = entry is None or bool(to_associate or to_remove or groups_differ or username_differs)
-        if module._diff:
-            after_policies = {k: scope_key(v) for k, v in current.items() if k not in to_remove}
-            after_policies.update({k: scope_key(v) for k, v in wanted.items()})
-            groups = p["kubernetes_groups"] if p["type"] == "STANDARD" else before.get("kubernetes_groups", [])
-            result["diff"] = dict(before=before, after=dict(
-                type=p["type"], kubernetes_groups=sorted(groups), policies=after_policies))
-
-        if not module.check_mode:
-            if entry is None:
-                kwargs = dict(type=p["type"], **ids)
-                if p["kubernetes_groups"]:
-                    kwargs["kubernetesGroups"] = p["kubernetes_groups"]
-                if p["username"]:
-                    kwargs["username"] = p["username"]
-                if p["tags"]:
-                    kwargs["tags"] = p["tags"]
-                client.create_access_entry(aws_retry=True, **kwargs)
-            elif groups_differ or username_differs:
-                kwargs = dict(kubernetesGroups=p["kubernetes_groups"], **ids)
-                if p["username"]:
-                    kwargs["username"] = p["username"]
-                client.update_access_entry(aws_retry=True, **kwargs)
-            for arn in to_associate:  # associating again replaces the scope
-                client.associate_access_policy(policyArn=arn, accessScope=wanted[arn], aws_retry=True, **ids)
-            for arn in to_remove:
-                client.disassociate_access_policy(policyArn=arn, aws_retry=True, **ids)
-            entry = client.describe_access_entry(aws_retry=True, **ids)["accessEntry"]
-            current = associations()
+        result = converge_access_entry(client, p["cluster_name"], p, module.check_mode)
+    except AccessEntryError as e:
+        module.fail_json(msg=str(e))
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
         module.fail_json_aws(e, msg=f"Failed to manage access entry of {p['principal_arn']} on {p['cluster_name']}")
-
-    entry = entry or {}
-    module.exit_json(access_entry=dict(
-        principal_arn=p["principal_arn"], type=entry.get("type", p["type"]), username=entry.get("username"),
-        kubernetes_groups=entry.get("kubernetesGroups", p["kubernetes_groups"]), access_entry_arn=entry.get("accessEntryArn"),
-        policy_associations=[{"policy_arn": k, "access_scope": v} for k, v in current.items()],
-    ), **result)
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

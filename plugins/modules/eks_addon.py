@@ -84,81 +84,18 @@ addon:
            configurationValues: '{"enableNetworkPolicy":"true"}'}
 """
 
-import json
-import time
-
 try:
     import botocore
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-import yaml
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-BUSY = ("CREATING", "UPDATING", "DELETING")
-BROKEN = ("CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED")  # DEGRADED can recover (e.g. once nodes exist): waited on
-POLL = (0.5, 10.0)  # first and longest pause between polls (doubling)
-
-
-def parse_values(text: str | None) -> dict:
-    """configurationValues as data ('' or absent: none)."""
-    if not text:
-        return {}
-    value = yaml.safe_load(text)  # JSON is YAML
-    return value if isinstance(value, dict) else {}
-
-
-def describe(client, cluster: str, name: str) -> dict | None:
-    try:
-        return client.describe_addon(clusterName=cluster, addonName=name, aws_retry=True)["addon"]
-    except is_boto3_error_code("ResourceNotFoundException"):
-        return None
-
-
-def health_issues(addon: dict | None) -> str:
-    return "; ".join(f"{i.get('code')}: {i.get('message')}" for i in ((addon or {}).get("health") or {}).get("issues", []))
-
-
-def wait_for(module, client, cluster: str, name: str, gone: bool = False) -> dict | None:
-    deadline = time.monotonic() + module.params["wait_timeout"]
-    pause = POLL[0]
-    while True:
-        addon = describe(client, cluster, name)
-        status = (addon or {}).get("status")
-        if (gone and addon is None) or (not gone and status == "ACTIVE"):
-            return addon
-        if status in BROKEN:
-            module.fail_json(msg=f"add-on {name} of cluster {cluster} is {status}: {health_issues(addon) or 'no detail'}",
-                             addon=addon)
-        if addon is None and not gone:
-            module.fail_json(msg=f"add-on {name} of cluster {cluster} disappeared while waiting for it")
-        if time.monotonic() >= deadline:
-            issues = health_issues(addon)
-            module.fail_json(msg=f"add-on {name} of cluster {cluster} is still {status} after "
-                                 f"{module.params['wait_timeout']} s (wait_timeout){': ' if issues else ''}{issues}",
-                             addon=addon)
-        time.sleep(pause)
-        pause = min(pause * 2, POLL[1])
-
-
-def wanted_changes(addon: dict, params: dict) -> dict:
-    """UpdateAddon arguments for what differs (empty: nothing to do)."""
-    changes = {}
-    if params["version"] and params["version"] != addon.get("addonVersion"):
-        changes["addonVersion"] = params["version"]
-    values = params["configuration_values"]
-    if values is not None and values != parse_values(addon.get("configurationValues")):
-        # "{}" (not ""): valid for every add-on's schema, and means its defaults.
-        changes["configurationValues"] = json.dumps(values, sort_keys=True, separators=(",", ":"))
-    return changes
-
-
-def state(addon: dict | None) -> dict:
-    if not addon:
-        return {}
-    return {"version": addon.get("addonVersion"), "configuration_values": parse_values(addon.get("configurationValues"))}
+from ansible_collections.edgeml.wavelength.plugins.module_utils.eks_addons import (
+    RESOLVE_CONFLICTS,
+    AddonError,
+    converge_addon,
+)
 
 
 def main():
@@ -169,7 +106,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             version=dict(type="str"),
             configuration_values=dict(type="dict"),
-            resolve_conflicts=dict(type="str", choices=["OVERWRITE", "NONE", "PRESERVE"], default="OVERWRITE"),
+            resolve_conflicts=dict(type="str", choices=RESOLVE_CONFLICTS, default="OVERWRITE"),
             preserve=dict(type="bool", default=False),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=900),
@@ -181,52 +118,12 @@ def main():
     cluster, name = p["cluster_name"], p["name"]
     client = module.client("eks", retry_decorator=AWSRetry.jittered_backoff())
     try:
-        addon = describe(client, cluster, name)
-        if addon and addon.get("status") in BUSY and p["wait"] and not module.check_mode:
-            addon = wait_for(module, client, cluster, name, gone=addon["status"] == "DELETING")
-        if addon and addon.get("status") == "DELETING" and module.check_mode:
-            addon = None  # gone by the time a real run would wait for it
-        if addon and addon.get("status") == "DELETING" and p["state"] == "present":
-            module.fail_json(msg=f"add-on {name} of cluster {cluster} is being deleted; wait (wait=true) or run again "
-                                 "once it is gone")
-        before = state(addon)
-        if p["state"] == "absent":
-            if not addon:
-                module.exit_json(changed=False, addon={})
-            if not module.check_mode:
-                client.delete_addon(clusterName=cluster, addonName=name, preserve=p["preserve"], aws_retry=True)
-                if p["wait"]:
-                    wait_for(module, client, cluster, name, gone=True)
-            module.exit_json(changed=True, addon={}, diff={"before": before, "after": {}})
-
-        if not addon:
-            after = {"version": p["version"] or "(default)", "configuration_values": p["configuration_values"] or {}}
-            if not module.check_mode:
-                args = {"clusterName": cluster, "addonName": name, "resolveConflicts": p["resolve_conflicts"]}
-                if p["version"]:
-                    args["addonVersion"] = p["version"]
-                if p["configuration_values"]:
-                    args["configurationValues"] = json.dumps(p["configuration_values"], sort_keys=True,
-                                                             separators=(",", ":"))
-                if p["tags"]:
-                    args["tags"] = p["tags"]
-                addon = client.create_addon(**args, aws_retry=True)["addon"]
-                if p["wait"]:
-                    addon = wait_for(module, client, cluster, name)
-            module.exit_json(changed=True, addon=addon or {}, diff={"before": {}, "after": after})
-
-        changes = wanted_changes(addon, p)
-        if not changes:
-            module.exit_json(changed=False, addon=addon)
-        after = {**before, **({"version": changes["addonVersion"]} if "addonVersion" in changes else {}),
-                 **({"configuration_values": p["configuration_values"]} if "configurationValues" in changes else {})}
-        if not module.check_mode:
-            client.update_addon(clusterName=cluster, addonName=name, resolveConflicts=p["resolve_conflicts"],
-                                **changes, aws_retry=True)
-            addon = wait_for(module, client, cluster, name) if p["wait"] else describe(client, cluster, name)
-        module.exit_json(changed=True, addon=addon, diff={"before": before, "after": after})
+        result = converge_addon(client, cluster, p, module.check_mode, wait=p["wait"], timeout=p["wait_timeout"])
+    except AddonError as e:
+        module.fail_json(msg=str(e), **({"addon": e.addon} if e.addon is not None else {}))
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
         module.fail_json_aws(e, msg=f"Failed to manage add-on {name} of cluster {cluster}")
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ description:
     plane early and await it late.
   - Endpoint access, public access CIDRs, logging, authentication mode, tags and the Kubernetes version are
     updated in place. EKS runs one update at a time, so the module waits for each update before the next.
+  - With O(wait=true) the same run then makes the cluster's access entries (O(access_entries), O(admin_principal_arns),
+    O(grant_caller)) and EKS add-ons (O(addons)), as M(edgeml.wavelength.eks_access_entry) and
+    M(edgeml.wavelength.eks_addon) would, so awaiting a cluster and setting it up is one module run. Check mode on a
+    cluster that does not exist yet plans them as to be created.
 author:
   - edgeml team
 options:
@@ -92,9 +96,129 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait.
+    description: Seconds to wait (for the cluster, and for each add-on of O(addons)).
     type: int
     default: 1800
+  access_entries:
+    description:
+      - Access entries of the cluster, made once it is C(ACTIVE), each as M(edgeml.wavelength.eks_access_entry) makes
+        one (its options of the same names; associations not listed are removed). Entries not listed are left alone.
+      - Only with O(wait=true); given with O(wait=false) the module fails.
+    type: list
+    elements: dict
+    version_added: 0.3.0
+    suboptions:
+      principal_arn:
+        description: IAM role or user ARN.
+        type: str
+        required: true
+      type:
+        description: Access entry type. It cannot change; a different type fails with a message.
+        type: str
+        choices: [STANDARD, EC2_LINUX, EC2_WINDOWS, FARGATE_LINUX]
+        default: STANDARD
+      kubernetes_groups:
+        description: Kubernetes groups (C(STANDARD) only).
+        type: list
+        elements: str
+        default: []
+      policy_associations:
+        description: Access policies to associate (C(STANDARD) only).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          policy_arn:
+            description: Access policy ARN.
+            type: str
+            required: true
+          access_scope:
+            description: Scope of the association.
+            type: dict
+            default: {type: cluster}
+            suboptions:
+              type:
+                description: C(cluster) or C(namespace).
+                type: str
+                choices: [cluster, namespace]
+                default: cluster
+              namespaces:
+                description: Namespaces for C(namespace) scope.
+                type: list
+                elements: str
+                default: []
+  admin_principal_arns:
+    description:
+      - Cluster admins (IAM role or user ARNs; a role with a path needs its full ARN). Each gets a C(STANDARD) access
+        entry with O(admin_policy_associations); duplicates, and the caller of O(grant_caller), count once.
+      - A principal may not be both here (or the caller) and in O(access_entries).
+      - Only with O(wait=true).
+    type: list
+    elements: str
+    version_added: 0.3.0
+  grant_caller:
+    description:
+      - Make whoever runs the module an admin too (see O(admin_principal_arns)), as M(edgeml.wavelength.caller_principal)
+        names them - STS C(GetCallerIdentity); an assumed-role session maps to its role, with the role's path read with
+        C(iam:GetRole) (without that permission the path-less ARN, with a warning); a federated user session fails.
+      - Only with O(wait=true).
+    type: bool
+    default: false
+    version_added: 0.3.0
+  admin_policy_associations:
+    description:
+      - The access policy associations of every admin (O(admin_principal_arns), O(grant_caller)), as in
+        O(access_entries[].policy_associations). Required with admins.
+      - Only with O(wait=true).
+    type: list
+    elements: dict
+    version_added: 0.3.0
+    suboptions:
+      policy_arn:
+        description: Access policy ARN, for example C(arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy).
+        type: str
+        required: true
+      access_scope:
+        description: Scope of the association.
+        type: dict
+        default: {type: cluster}
+        suboptions:
+          type:
+            description: C(cluster) or C(namespace).
+            type: str
+            choices: [cluster, namespace]
+            default: cluster
+          namespaces:
+            description: Namespaces for C(namespace) scope.
+            type: list
+            elements: str
+            default: []
+  addons:
+    description:
+      - EKS-managed add-ons, made after the access entries, each as M(edgeml.wavelength.eks_addon) makes one -
+        idempotent on the version when given and on the configuration values (compared as data), waited for until
+        C(ACTIVE) (at most O(wait_timeout) each); a new add-on gets O(tags). Add-ons not listed are left alone.
+      - Only with O(wait=true).
+    type: list
+    elements: dict
+    version_added: 0.3.0
+    suboptions:
+      name:
+        description: Add-on name, for example V(vpc-cni), V(kube-proxy).
+        type: str
+        required: true
+      version:
+        description: Add-on version. Omitted - a new add-on gets the default version for the cluster's Kubernetes
+          version and an existing one keeps its version.
+        type: str
+      configuration_values:
+        description: Configuration values (a dict, sent as JSON). Omitted - not managed; V({}) - none.
+        type: dict
+      resolve_conflicts:
+        description: How EKS resolves fields the add-on's objects had from another manager (a self-managed add-on).
+        type: str
+        choices: [OVERWRITE, NONE, PRESERVE]
+        default: OVERWRITE
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -119,6 +243,27 @@ EXAMPLES = r"""
     subnets: [subnet-0a, subnet-0b]
     public_access_cidrs: [203.0.113.0/24]
   register: cluster
+
+- name: Await it, give the caller and an admin role cluster admin, and enforce NetworkPolicies (one module run)
+  edgeml.wavelength.eks_cluster:
+    name: edgeml
+    version: "1.33"
+    role_arn: arn:aws:iam::123456789012:role/edgeml-cluster
+    subnets: [subnet-0a, subnet-0b]
+    public_access_cidrs: [203.0.113.0/24]
+    grant_caller: true
+    admin_principal_arns: [arn:aws:iam::123456789012:role/platform-admin]
+    admin_policy_associations:
+      - policy_arn: arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy
+        access_scope: {type: cluster}
+    access_entries:
+      - principal_arn: arn:aws:iam::123456789012:role/auditor
+        policy_associations:
+          - policy_arn: arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy
+    addons:
+      - name: vpc-cni
+        configuration_values: {enableNetworkPolicy: "true"}
+      - name: kube-proxy
 """
 
 RETURN = r"""
@@ -147,6 +292,55 @@ updates:
   type: list
   elements: str
   sample: [endpoint_access, logging]
+caller:
+  description: Whoever runs the module, as M(edgeml.wavelength.caller_principal) returns it.
+  returned: with O(grant_caller)
+  type: dict
+  version_added: 0.3.0
+  contains:
+    caller_arn: {description: The caller's ARN as STS answers it., type: str}
+    account: {description: The caller's account., type: str}
+    user_id: {description: The caller's unique id., type: str}
+    principal_arn: {description: The IAM principal its access entry names., type: str}
+    principal_type: {description: "V(role), V(user), V(root) or V(other).", type: str}
+    session_name: {description: The role session name (assumed roles only)., type: str}
+access_entries:
+  description:
+    - One result per access entry - the caller's and the admins' first (in that order), then O(access_entries) - with
+      what M(edgeml.wavelength.eks_access_entry) returns. Empty without O(wait).
+  returned: with O(state=present)
+  type: list
+  elements: dict
+  version_added: 0.3.0
+  contains:
+    principal_arn: {description: Principal., type: str}
+    changed: {description: Whether the entry or its associations changed (or would in check mode)., type: bool}
+    access_entry: {description: The access entry (as eks_access_entry returns it)., type: dict}
+  sample:
+    - principal_arn: arn:aws:iam::123456789012:role/platform-admin
+      changed: false
+      access_entry:
+        principal_arn: arn:aws:iam::123456789012:role/platform-admin
+        type: STANDARD
+        kubernetes_groups: []
+        policy_associations:
+          - policy_arn: arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy
+            access_scope: {type: cluster}
+addons:
+  description: One result per add-on of O(addons), with what M(edgeml.wavelength.eks_addon) returns. Empty without O(wait).
+  returned: with O(state=present)
+  type: list
+  elements: dict
+  version_added: 0.3.0
+  contains:
+    name: {description: Add-on name., type: str}
+    changed: {description: Whether it changed (or would in check mode)., type: bool}
+    addon: {description: The add-on as EKS describes it (empty when planned in check mode)., type: dict}
+  sample:
+    - name: vpc-cni
+      changed: false
+      addon: {addonName: vpc-cni, addonVersion: v1.20.4-eksbuild.1, status: ACTIVE,
+              configurationValues: '{"enableNetworkPolicy":"true"}'}
 """
 
 import time
@@ -160,9 +354,24 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.edgeml.wavelength.plugins.module_utils.eks_access import (
+    ENTRY_TYPES,
+    POLICY_ASSOCIATIONS_SPEC,
+    AccessEntryError,
+    check_entry_spec,
+    converge_access_entry,
+    resolve_caller,
+)
+from ansible_collections.edgeml.wavelength.plugins.module_utils.eks_addons import (
+    RESOLVE_CONFLICTS,
+    AddonError,
+    converge_addon,
+)
 from ansible_collections.edgeml.wavelength.plugins.module_utils.wavelength import wait_until
 
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+# The options that set up an ACTIVE cluster: only with wait=true.
+SETUP_OPTIONS = ("access_entries", "admin_principal_arns", "grant_caller", "admin_policy_associations", "addons")
 
 
 def describe(client, name):
@@ -267,6 +476,84 @@ def planned_updates(p, c):
     return updates
 
 
+def setup_errors(p):
+    """Why the setup options (access entries, admins, add-ons) are refused before any call (empty when they are
+    not)."""
+    if p["state"] != "present":
+        return ""
+    given = [o for o in SETUP_OPTIONS if p[o]]
+    if given and not p["wait"]:
+        return (f"{', '.join(given)}: only with wait=true (access entries and add-ons are made once the cluster is "
+                "ACTIVE); leave them out of the call that starts the cluster")
+    if (p["admin_principal_arns"] or p["grant_caller"]) and not p["admin_policy_associations"]:
+        return "admin_policy_associations is required with admin_principal_arns or grant_caller"
+    seen = set()
+    for entry in p["access_entries"] or []:
+        if entry["principal_arn"] in seen:
+            return f"access_entries: {entry['principal_arn']} is listed twice"
+        if entry["principal_arn"] in (p["admin_principal_arns"] or []):
+            return f"{entry['principal_arn']} is in both admin_principal_arns and access_entries: name it once"
+        seen.add(entry["principal_arn"])
+        refused = check_entry_spec({"kubernetes_groups": [], "policy_associations": [], **entry})
+        if refused:
+            return f"access_entries ({entry['principal_arn']}): {refused}"
+    names = [a["name"] for a in p["addons"] or []]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    return f"addons: {', '.join(twice)} listed more than once" if twice else ""
+
+
+def wanted_entries(p, caller):
+    """The access entries to make: the admins (the caller first, each once), then access_entries."""
+    admins = ([caller["principal_arn"]] if caller else []) + list(p["admin_principal_arns"] or [])
+    entries = [dict(principal_arn=arn, type="STANDARD", kubernetes_groups=[],
+                    policy_associations=p["admin_policy_associations"]) for arn in dict.fromkeys(admins)]
+    own = [e["principal_arn"] for e in p["access_entries"] or []]
+    if caller and caller["principal_arn"] in own:
+        raise AccessEntryError(f"The caller {caller['principal_arn']} is in access_entries and grant_caller is true: "
+                               "name it once (leave it out of access_entries, or set grant_caller to false)")
+    return entries + list(p["access_entries"] or [])
+
+
+def set_up(module, client, name, entries, planned, result):
+    """Converge the access entries, then the add-ons, of an ACTIVE cluster (or plan them: check mode; planned - the
+    cluster does not exist yet, or is still being created, so nothing is read). Adds their results, `changed` and
+    diff to result."""
+    p = module.params
+    diff = dict(before={}, after={})
+    for spec in entries:
+        arn = spec["principal_arn"]
+        try:
+            done = converge_access_entry(client, name, spec, module.check_mode, planned=planned)
+        except AccessEntryError as e:
+            module.fail_json(msg=str(e), **result)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            module.fail_json_aws(e, msg=f"Failed to manage access entry of {arn} on EKS cluster {name}", **result)
+        result["access_entries"].append(dict(principal_arn=arn, changed=done["changed"],
+                                             access_entry=done["access_entry"]))
+        if done["changed"]:
+            diff["before"].setdefault("access_entries", {})[arn] = done["diff"]["before"]
+            diff["after"].setdefault("access_entries", {})[arn] = done["diff"]["after"]
+    for spec in p["addons"] or []:
+        addon = spec["name"]
+        try:
+            done = converge_addon(client, name, dict(spec, tags=p["tags"]), module.check_mode,
+                                  timeout=p["wait_timeout"], planned=planned)
+        except AddonError as e:
+            module.fail_json(msg=str(e), **result, **({"addon": e.addon} if e.addon is not None else {}))
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            module.fail_json_aws(e, msg=f"Failed to manage add-on {addon} of EKS cluster {name}", **result)
+        result["addons"].append(dict(name=addon, changed=done["changed"], addon=done["addon"]))
+        if done["changed"]:
+            diff["before"].setdefault("addons", {})[addon] = done["diff"]["before"]
+            diff["after"].setdefault("addons", {})[addon] = done["diff"]["after"]
+    if any(r["changed"] for r in result["access_entries"] + result["addons"]):
+        result["changed"] = True
+    if module._diff:
+        result.setdefault("diff", dict(before={}, after={}))
+        for side in ("before", "after"):
+            result["diff"][side].update(diff[side])
+
+
 def main():
     module = AnsibleAWSModule(
         argument_spec=dict(
@@ -287,13 +574,43 @@ def main():
             purge_tags=dict(type="bool", default=True),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=1800),
+            access_entries=dict(type="list", elements="dict", options=dict(
+                principal_arn=dict(type="str", required=True),
+                type=dict(type="str", choices=ENTRY_TYPES, default="STANDARD"),
+                kubernetes_groups=dict(type="list", elements="str", default=[]),
+                policy_associations=dict(type="list", elements="dict", default=[], options=POLICY_ASSOCIATIONS_SPEC),
+            )),
+            admin_principal_arns=dict(type="list", elements="str"),
+            grant_caller=dict(type="bool", default=False),
+            admin_policy_associations=dict(type="list", elements="dict", options=POLICY_ASSOCIATIONS_SPEC),
+            addons=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str", required=True),
+                version=dict(type="str"),
+                configuration_values=dict(type="dict"),
+                resolve_conflicts=dict(type="str", choices=RESOLVE_CONFLICTS, default="OVERWRITE"),
+            )),
         ),
         supports_check_mode=True,
     )
     p = module.params
     name = p["name"]
+    refused = setup_errors(p)
+    if refused:
+        module.fail_json(msg=refused)
     client = module.client("eks", retry_decorator=AWSRetry.jittered_backoff(catch_extra_error_codes=["ResourceInUseException"]))
     result = dict(changed=False, updates=[])
+    setup = p["state"] == "present" and p["wait"]  # access entries and add-ons, once the cluster is ACTIVE
+    entries = []
+    if p["state"] == "present":
+        result.update(access_entries=[], addons=[])
+        # Who the caller is, before anything is created (a federated user session fails here).
+        caller = resolve_caller(module) if setup and p["grant_caller"] else None
+        if caller:
+            result["caller"] = caller
+        try:
+            entries = wanted_entries(p, caller) if setup else []
+        except AccessEntryError as e:
+            module.fail_json(msg=str(e), **result)
     poll = min(10, max(1, p["wait_timeout"] // 60))  # seconds between polls; short timeouts poll faster
 
     def await_status(wanted, timeout_msg):
@@ -331,6 +648,7 @@ def main():
             if module._diff:
                 result["diff"] = dict(before={}, after=dict(name=name, version=p["version"], status="ACTIVE"))
             if module.check_mode:
+                set_up(module, client, name, entries, True, result)
                 module.exit_json(cluster={}, **result)
             kwargs = dict(
                 name=name, roleArn=p["role_arn"],
@@ -352,10 +670,13 @@ def main():
             cluster = create_cluster(client, kwargs)
             if p["wait"]:
                 cluster = await_status("ACTIVE", f"Timed out waiting for EKS cluster {name} to become ACTIVE")
+                set_up(module, client, name, entries, False, result)
             module.exit_json(cluster=to_result(cluster), **result)
 
         # Existing cluster: wait-only while it is creating or updating, then converge the updatable settings.
         if cluster["status"] in ("CREATING", "UPDATING"):
+            if module.check_mode and setup:  # planned: a cluster still being created has nothing to read yet
+                set_up(module, client, name, entries, cluster["status"] == "CREATING", result)
             if not p["wait"] or module.check_mode:
                 module.exit_json(cluster=to_result(cluster), **result)
             cluster = await_status("ACTIVE", f"Timed out waiting for EKS cluster {name} to become ACTIVE")
@@ -377,6 +698,8 @@ def main():
         if module._diff:
             result["diff"] = dict(before={u[0]: u[2] for u in updates}, after={u[0]: u[3] for u in updates})
         if module.check_mode:
+            if setup:
+                set_up(module, client, name, entries, False, result)
             module.exit_json(cluster=to_result(cluster), **result)
         for index, (update, kwargs, _before, _after) in enumerate(updates):
             if update == "tags":
@@ -392,9 +715,12 @@ def main():
             # EKS allows one update at a time: wait between updates, and at the end only with wait=true.
             if p["wait"] or any(u[1] for u in updates[index + 1:]):
                 await_status("ACTIVE", f"Timed out waiting for update {update} of EKS cluster {name}")
-        cluster = describe(client, name)
+        if updates:
+            cluster = describe(client, name)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
         module.fail_json_aws(e, msg=f"Failed to manage EKS cluster {name}")
+    if setup:
+        set_up(module, client, name, entries, False, result)
     module.exit_json(cluster=to_result(cluster), **result)
 
 
