@@ -58,8 +58,6 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.edgeml.wavelength.plugins.module_utils.probe_checks import check, latency_summary
 from ansible_collections.edgeml.wavelength.plugins.plugin_utils.checks import list_of
 
-NO_LATENCY = {"count": 0, "p50": None, "p99": None, "min": None, "max": None, "mean": None}
-
 
 def _terminated(pod):
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -99,11 +97,10 @@ def _result(pair, samples, pod):
         error = f"the probe answered {len(replies)} of {len(samples)} samples"
     if error:
         predictions = [dict(s, predicted_label=None, ok=False, problem=error) for s in samples]
-        latency = NO_LATENCY
+        latency = latency_summary([])
     else:
         predictions = [check(s, r if isinstance(r, Mapping) else {}) for s, r in zip(samples, replies, strict=True)]
-        latencies = measured.get("latencies_ms") or []
-        latency = latency_summary(latencies) if latencies else NO_LATENCY
+        latency = latency_summary(measured.get("latencies_ms") or [])
     return {"item": [target, model], "url": measured.get("url", ""), "dns_ms": measured.get("dns_ms"),
             "predictions": predictions,
             "predictions_ok": not error and all(p["ok"] for p in predictions), "latency_ms": latency, "error": error}

@@ -17,8 +17,11 @@ def percentile(sorted_values, pct):
 
 
 def latency_summary(latencies):
-    """count, p50, p99, min, max and mean (milliseconds, rounded to microseconds) of a non-empty list."""
+    """count, p50, p99, min, max and mean (milliseconds, rounded to microseconds); count 0 and no figures for no
+    latencies (an endpoint that did not answer)."""
     values = sorted(latencies)
+    if not values:
+        return dict(count=0, p50=None, p99=None, min=None, max=None, mean=None)
     return dict(
         count=len(values),
         p50=round(percentile(values, 50), 3),

@@ -189,7 +189,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.edgeml.wavelength.plugins.module_utils.probe_checks import check, latency_summary
 
 SAMPLE = dict(text=dict(type="str", required=True), expected_label=dict(type="str"))
-NO_LATENCY = dict(count=0, p50=None, p99=None, min=None, max=None, mean=None)
 
 
 class ProbeError(Exception):
@@ -250,7 +249,7 @@ def probe_target(target, params, attempt):
         msg = failure(target["url"], e, params)
         predictions = [dict(sample, predicted_label=None, ok=False, problem=msg) for sample in target["samples"]]
         return entry | dict(failed=True, msg=msg, predictions=predictions, predictions_ok=False,
-                            latency_ms=dict(NO_LATENCY))
+                            latency_ms=latency_summary([]))
 
 
 def probe_all(targets, params):
